@@ -1,0 +1,228 @@
+# shellcheck shell=bash
+# The build root's engine, sourced by tools/bazel: find or make the root that recipe.sh describes,
+# then run a command in it under bubblewrap. The recipe says what the root holds; this file only
+# knows how to build, cache, restore and enter one.
+#
+# Cache layout under $BUILDROOT_CACHE (default: ${XDG_CACHE_HOME:-~/.cache}/mlops-buildroot):
+#   roots/<key>/         a finished root; it only ever appears through an atomic rename
+#   tarballs/<key>.tar.zst   the same root, for a fast restore after the dir is gone
+#   output/              Bazel's --output_user_root (bound at the same path inside the root)
+#   home/                $HOME inside the root
+# <key> is the first 16 hex digits of recipe.sh's sha256.
+
+BUILDROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+BUILDROOT_RECIPE="$BUILDROOT_DIR/recipe.sh"
+# shellcheck source=tools/buildroot/recipe.sh
+source "$BUILDROOT_RECIPE"
+BUILDROOT_MIN_FREE_KIB=$((4 * 1024 * 1024))
+BUILDROOT_HOST_TOOLS=(bwrap:bubblewrap debootstrap:debootstrap zstd:zstd flock:util-linux)
+
+buildroot::say() { printf 'tools/bazel: %s\n' "$*" >&2; }
+
+# One readable line naming the fix, then a non-zero exit.
+buildroot::die() {
+  printf 'tools/bazel: error: %s\n' "$*" >&2
+  exit 2
+}
+
+buildroot::key() {
+  sha256sum "$BUILDROOT_RECIPE" | cut -c1-16
+}
+
+buildroot::cache_dir() {
+  printf '%s\n' "${BAZEL_BUILDROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-buildroot}"
+}
+
+# Installs the host tools the wrapper needs, or names them. Only apt hosts are handled for the user.
+buildroot::ensure_host_tools() {
+  local entry missing=()
+  for entry in "${BUILDROOT_HOST_TOOLS[@]}"; do
+    command -v "${entry%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${entry%%:*}" >/dev/null 2>&1 ||
+      missing+=("${entry#*:}")
+  done
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    buildroot::say "installing host prerequisites with apt-get: ${missing[*]}"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >&2 ||
+      buildroot::die "could not install ${missing[*]}; install them with your package manager and retry"
+  else
+    buildroot::die "missing host tools; install them first: apt-get install ${missing[*]}"
+  fi
+}
+
+# Bazel's linux-sandbox and bubblewrap (as non-root) both need user namespaces.
+buildroot::check_userns() {
+  unshare --user --map-root-user true 2>/dev/null ||
+    buildroot::die "user namespaces are disabled; enable them (sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000) and retry"
+}
+
+# The Debian mirror: BAZEL_BUILDROOT_MIRROR, else the host's own apt sources (deb822 or one-line).
+buildroot::mirror() {
+  if [[ -n ${BAZEL_BUILDROOT_MIRROR:-} ]]; then
+    printf '%s\n' "${BAZEL_BUILDROOT_MIRROR%/}"
+    return
+  fi
+  local uri
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk 'tolower($1) == "uris:" {for (i = 2; i <= NF; i++) print $i}' | grep -E '/debian/?$' | head -n1)
+  [[ -n $uri ]] || uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+    awk '$1 == "deb" {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; break}}' | grep -E '/debian/?$' | head -n1)
+  [[ -n $uri ]] || buildroot::die "no Debian mirror in /etc/apt/sources*; set BAZEL_BUILDROOT_MIRROR=<scheme>://<host>/debian"
+  printf '%s\n' "${uri%/}"
+}
+
+buildroot::check_mirror() {
+  local mirror=$1 probe
+  probe=$(mktemp)
+  if ! /usr/lib/apt/apt-helper download-file "$mirror/dists/$BUILDROOT_SUITE/Release" "$probe" >/dev/null 2>&1; then
+    rm -f "$probe"
+    buildroot::die "the Debian mirror $mirror is unreachable; check the network or set BAZEL_BUILDROOT_MIRROR"
+  fi
+  rm -f "$probe"
+}
+
+buildroot::check_disk() {
+  local dir=$1 free
+  free=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
+  ((free >= BUILDROOT_MIN_FREE_KIB)) ||
+    buildroot::die "only $((free / 1024)) MiB free in $dir; the build root needs 4 GiB: free space or set BAZEL_BUILDROOT_CACHE"
+}
+
+# Runs a command inside a root being provisioned: proc and dev mounted, host DNS, clean env.
+buildroot::in_new_root() {
+  local root=$1
+  shift
+  bwrap --bind "$root" / --proc /proc --dev-bind /dev /dev --ro-bind /etc/resolv.conf /etc/resolv.conf \
+    --perms 1777 --tmpfs /tmp --clearenv --setenv PATH /usr/sbin:/usr/bin:/sbin:/bin --setenv HOME /root \
+    --setenv LANG C.UTF-8 --setenv DEBIAN_FRONTEND noninteractive "$@"
+}
+
+# Builds the root recipe.sh describes into $1 (a fresh temporary directory).
+buildroot::provision() {
+  local root=$1 mirror stanza path suites extra_ca
+  [[ $(id -u) == 0 ]] || buildroot::die "provisioning the build root needs root (debootstrap); run tools/bazel once as root"
+  mirror=$(buildroot::mirror)
+
+  buildroot::say "[1/6] checking the Debian mirror"
+  buildroot::check_mirror "$mirror"
+
+  buildroot::say "[2/6] debootstrap $BUILDROOT_VARIANT $BUILDROOT_SUITE"
+  PATH="$PATH:/usr/sbin:/sbin" debootstrap --variant="$BUILDROOT_VARIANT" "$BUILDROOT_SUITE" "$root" "$mirror" >&2 ||
+    buildroot::die "debootstrap failed (log above); check the mirror or set BAZEL_BUILDROOT_MIRROR"
+
+  buildroot::say "[3/6] apt sources, pins and options"
+  rm -f "$root/etc/apt/sources.list"
+  for stanza in "${BUILDROOT_SOURCES[@]}"; do
+    path=$(xargs <<<"${stanza%%|*}")
+    suites=$(xargs <<<"${stanza#*|}")
+    printf 'Types: deb\nURIs: %s/%s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n' \
+      "${mirror%/debian}" "$path" "$suites"
+  done >"$root/etc/apt/sources.list.d/debian.sources"
+  printf '%s' "$BUILDROOT_APT_PREFERENCES" >"$root/etc/apt/preferences.d/buildroot"
+  printf '%s' "$BUILDROOT_APT_CONF" >"$root/etc/apt/apt.conf.d/90buildroot"
+
+  buildroot::say "[4/6] installing ${#BUILDROOT_PACKAGES[@]} pinned packages"
+  buildroot::in_new_root "$root" apt-get update >&2 ||
+    buildroot::die "apt-get update failed in the build root (log above); check the mirror"
+  buildroot::in_new_root "$root" apt-get install -y "${BUILDROOT_PACKAGES[@]}" >&2 ||
+    buildroot::die "a pinned package is missing from the mirror (log above); update its version in tools/buildroot/recipe.sh"
+
+  buildroot::say "[5/6] trusting the host's CA certificates; finishing the recipe"
+  # Corporate proxies and TLS-intercepting mirrors: pip, git and Bazel's Java downloader need these.
+  for extra_ca in /usr/local/share/ca-certificates/*.crt; do
+    [[ -e $extra_ca ]] && cp "$extra_ca" "$root/usr/local/share/ca-certificates/"
+  done
+  buildroot::in_new_root "$root" update-ca-certificates >&2
+  buildroot::in_new_root "$root" apt-get clean
+  buildroot::in_new_root "$root" bash -c "set -euo pipefail; $(declare -p BUILDROOT_MOCK_MODULES BUILDROOT_MOCK_ZLIB_BUILD BUILDROOT_SHARE); $(declare -f buildroot_recipe_finish); buildroot_recipe_finish" ||
+    buildroot::die "the recipe's finishing step failed (log above)"
+}
+
+# Makes sure roots/<key> exists, restoring or provisioning it under a lock. Prints its path.
+buildroot::ensure_root() {
+  local cache key root tarball started
+  cache=$(buildroot::cache_dir)
+  key=$(buildroot::key)
+  root="$cache/roots/$key"
+  tarball="$cache/tarballs/$key.tar.zst"
+  mkdir -p "$cache/roots" "$cache/tarballs" "$cache/output" "$cache/home" ||
+    buildroot::die "cannot create $cache; set BAZEL_BUILDROOT_CACHE to a writable directory"
+  if [[ ! -d $root ]]; then
+    exec {lock}>"$cache/.lock"
+    flock "$lock"
+    if [[ ! -d $root ]]; then
+      buildroot::check_disk "$cache"
+      rm -rf "$cache/roots"/.partial-* # left by a run that was killed outright
+      # A failed or interrupted run leaves no half-built root that a later run would trust.
+      BUILDROOT_PARTIAL=$(mktemp -d "$cache/roots/.partial-$key.XXXXXX")
+      BUILDROOT_PARTIAL_TARBALL="$tarball.partial"
+      trap 'rm -rf "$BUILDROOT_PARTIAL" "$BUILDROOT_PARTIAL_TARBALL"' EXIT
+      local tmp=$BUILDROOT_PARTIAL
+      chmod 755 "$tmp"
+      started=$SECONDS
+      if [[ -f $tarball ]]; then
+        buildroot::say "restoring the build root $key from $tarball"
+        zstd -dc -q "$tarball" | tar -C "$tmp" --numeric-owner -xpf - ||
+          buildroot::die "cannot restore $tarball; delete it to re-provision"
+      else
+        buildroot::say "provisioning the build root $key (recipe: tools/buildroot/recipe.sh); this takes a few minutes"
+        buildroot::provision "$tmp"
+        buildroot::say "[6/6] caching the root as $tarball"
+        tar -C "$tmp" --numeric-owner -cf - . | zstd -T0 -3 -q -o "$tarball.partial" && mv "$tarball.partial" "$tarball"
+      fi
+      mv "$tmp" "$root"
+      trap - EXIT
+      buildroot::say "build root $key ready in $((SECONDS - started)) s"
+    fi
+    exec {lock}>&-
+  fi
+  printf '%s\n' "$root"
+}
+
+# Prints, NUL-separated, the existing local paths that the host's pip configuration names
+# (find-links folders, file:// indexes, constraint files), so pip in the root sees them too.
+buildroot::pip_config_paths() {
+  local text word
+  text=$(cat /etc/pip.conf /etc/xdg/pip/pip.conf "$HOME/.config/pip/pip.conf" "$HOME/.pip/pip.conf" 2>/dev/null
+    env | grep '^PIP_')
+  for word in $(tr '=,' '  ' <<<"$text"); do
+    word=${word#file://}
+    [[ $word == /* && -e $word ]] && printf '%s\0' "$word"
+  done
+  for word in /etc/pip.conf /etc/xdg/pip; do
+    [[ -e $word ]] && printf '%s\0' "$word"
+  done
+}
+
+# Runs "$@" in the root: checkout and Bazel's output root at the same paths as on the host (so the
+# bazel-* symlinks resolve on both sides), the host's /proc (linux-sandbox breaks on a new one),
+# and an environment cleared down to the documented pass-throughs.
+buildroot::exec() {
+  local root=$1 cache workspace path var
+  shift
+  cache=$(buildroot::cache_dir)
+  workspace=$(cd "$BUILDROOT_DIR/../.." && pwd -P)
+  local args=(
+    --bind "$root" / --bind /proc /proc --dev-bind /dev /dev --ro-bind /sys /sys
+    --ro-bind /etc/resolv.conf /etc/resolv.conf --perms 1777 --tmpfs /tmp
+    --bind "$cache/home" /root --ro-bind "$cache" "$cache" --bind "$cache/output" "$cache/output"
+    --bind "$workspace" "$workspace"
+    --clearenv --setenv PATH /usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
+    --setenv HOME /root --setenv USER "$(id -un)" --setenv LANG C.UTF-8
+    --setenv BAZEL_BUILDROOT_CACHE "$cache" --setenv BAZEL_BUILDROOT_WORKSPACE "$workspace"
+  )
+  while IFS= read -r -d '' path; do
+    args+=(--ro-bind "$path" "$path")
+  done < <(buildroot::pip_config_paths | sort -zu)
+  # Documented pass-throughs: terminal, proxies, pip settings, CI, and the wrapper's own settings.
+  for var in $(compgen -e); do
+    case $var in
+      TERM | CI | http_proxy | https_proxy | no_proxy | HTTP_PROXY | HTTPS_PROXY | NO_PROXY | PIP_* | BAZEL_BUILDROOT_MIRROR)
+        args+=(--setenv "$var" "${!var}") ;;
+    esac
+  done
+  local dir=$PWD
+  [[ $dir == "$workspace" || $dir == "$workspace"/* ]] || dir=$workspace
+  # The root itself stays as provisioned: nothing run in it can change the cached copy.
+  args+=(--remount-ro / --chdir "$dir")
+  exec bwrap "${args[@]}" "$@"
+}

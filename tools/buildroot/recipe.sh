@@ -1,0 +1,118 @@
+# shellcheck shell=bash
+# The build root's recipe: everything that decides what the Debian root Bazel runs in contains.
+#
+# tools/bazel keys the cached root on this file's sha256, so editing anything here re-provisions
+# the root on the next call, and nothing else does. No mirror host is named: the provisioner reads
+# it from the host's apt sources (or BAZEL_BUILDROOT_MIRROR) when it builds the root.
+#
+# Why this shape (see README.md "The build root"): Bazel 7.7.1 and its bzlmod rule sets exist only
+# in Debian sid, while a whole sid root would drag libc and Python along. So the root is Debian 13
+# (trixie) with only the bazel-* packages pinned from sid.
+
+BUILDROOT_SUITE=trixie
+BUILDROOT_VARIANT=minbase
+
+# deb822 stanzas: "<archive path> | <suites>". The provisioner prefixes the mirror.
+BUILDROOT_SOURCES=(
+  "debian | trixie trixie-updates"
+  "debian-security | trixie-security"
+  "debian | sid"
+)
+
+BUILDROOT_APT_PREFERENCES='Package: *
+Pin: release n=trixie
+Pin-Priority: 990
+
+Package: *
+Pin: release n=trixie-updates
+Pin-Priority: 990
+
+Package: *
+Pin: release n=trixie-security
+Pin-Priority: 990
+
+Package: *
+Pin: release n=sid
+Pin-Priority: 100
+
+# apt does not carry pkg/sid over to dependencies, and -t sid would turn the whole root into sid.
+Package: bazel-* src:bazel-*
+Pin: release n=sid
+Pin-Priority: 995
+'
+
+# The mirror'"'"'s sid snapshot is frozen, so its Release file reads as expired.
+BUILDROOT_APT_CONF='Acquire::Check-Valid-Until "false";
+APT::Install-Recommends "false";
+Acquire::Languages "none";
+'
+
+# Exact versions: a version the mirror has dropped fails loudly at provisioning time.
+BUILDROOT_PACKAGES=(
+  # Bazel and the Debian-packaged rule sets the project's MODULE.bazel depends on.
+  bazel-bootstrap=7.7.1+ds-8+b1
+  bazel-rules-python=0.22.1-3
+  bazel-rules-pkg=0.9.1-3
+  bazel-skylib=1.9.1-2
+  bazel-platforms=0.0.10-4
+  bazel-lib=3.7.2-2
+  bazel-aspect-bazel-lib=2.22.5-2
+  # The Python toolchain (autodetected: /usr/bin/python3) and the wheels that replace the
+  # pip/setuptools rules_python 0.22.1 bundles, which fail on Python 3.13.
+  python3=3.13.5-1
+  python3-venv=3.13.5-1
+  python3-pip=25.1.1+dfsg-1
+  python3-pip-whl=25.1.1+dfsg-1
+  python3-setuptools-whl=78.1.1-0.1
+  ca-certificates=20250419+deb13u1
+  ca-certificates-java=20240118
+  git=1:2.47.3-0+deb13u1
+  # Test-only tools: image validation, daemonless runs, a registry, and Postgres for Airflow.
+  skopeo=1.18.0+ds1-1+b5
+  umoci=0.4.7+ds-4+b10
+  runc=1.1.15+ds1-2+deb13u1
+  docker-registry=2.8.3+ds1-2+b8
+  podman=5.4.2+ds1-2+b2
+  uidmap=1:4.17.4-2+deb13u1
+  bubblewrap=0.12.0-1~deb13u1
+  zstd=1.5.7+dfsg-1+deb13u1
+  postgresql-17=17.12-0+deb13u1
+)
+
+# Bazel's own bazel_tools asks the (unreachable) central registry for these modules. None is used
+# by this project's build, so each is an empty module; zlib links the root's system library.
+BUILDROOT_MOCK_MODULES=(zlib buildozer protobuf apple_support)
+BUILDROOT_MOCK_ZLIB_BUILD='cc_library(name = "zlib", linkopts = ["-lz"], visibility = ["//visibility:public"])'
+
+# Where the root keeps what .bazelrc's "buildroot" config points at.
+BUILDROOT_SHARE=/usr/local/share/buildroot
+
+# Runs inside the new root, as root, after the packages are installed.
+buildroot_recipe_finish() {
+  local name wheel dir
+  for name in "${BUILDROOT_MOCK_MODULES[@]}"; do
+    dir="$BUILDROOT_SHARE/mock-modules/$name"
+    mkdir -p "$dir"
+    printf 'module(name = "%s")\n' "$name" >"$dir/MODULE.bazel"
+    : >"$dir/BUILD.bazel"
+  done
+  printf '%s\n' "$BUILDROOT_MOCK_ZLIB_BUILD" >"$BUILDROOT_SHARE/mock-modules/zlib/BUILD.bazel"
+
+  # rules_python 0.22.1 bundles pip 22.3.1 and setuptools 60 (broken on 3.13): unpack Debian's.
+  for name in pip setuptools; do
+    dir="$BUILDROOT_SHARE/python-wheels/$name"
+    wheel=$(ls /usr/share/python-wheels/"$name"-*.whl)
+    mkdir -p "$dir"
+    python3 -m zipfile -e "$wheel" "$dir"
+    printf 'py_library(name = "lib", srcs = glob(["**/*.py"]), data = glob(["**/*"], exclude = ["**/*.py", "**/* *", "BUILD.bazel", "WORKSPACE"]), imports = ["."], visibility = ["//visibility:public"])\n' >"$dir/BUILD.bazel"
+    : >"$dir/WORKSPACE"
+  done
+
+  # Debian's /etc/bazel/bazelrc try-imports this file. The project's .bazelrc defines "buildroot".
+  {
+    for name in "${BUILDROOT_MOCK_MODULES[@]}"; do
+      echo "common --override_module=$name=$BUILDROOT_SHARE/mock-modules/$name"
+    done
+    echo "common --config=buildroot"
+  } >/etc/bazel.bazelrc
+}

@@ -1,0 +1,23 @@
+"""`py_pytest`: a py_test whose sources are collected and run by pytest."""
+
+def py_pytest(name, srcs, deps = [], args = [], **kwargs):
+    """Runs `srcs` with pytest as one Bazel test.
+
+    pytest's own runner (tools/pytest/runner.py) is the main, so the test files stay plain pytest
+    modules that `pytest path/to/test.py` also runs outside Bazel.
+
+    Args:
+      name: the test target's name.
+      srcs: the pytest modules to collect.
+      deps: py_library and @pypi//... dependencies of the tests.
+      args: extra pytest arguments, after the test files.
+      **kwargs: passed to py_test (data, env, size, tags, ...).
+    """
+    native.py_test(
+        name = name,
+        srcs = srcs + ["//tools/pytest:runner.py"],
+        main = "//tools/pytest:runner.py",
+        deps = deps + ["@pypi//pytest"],
+        args = ["$(rootpath %s)" % src for src in srcs] + args,
+        **kwargs
+    )
