@@ -15,7 +15,7 @@ BUILDROOT_RECIPE="$BUILDROOT_DIR/recipe.sh"
 # shellcheck source=tools/buildroot/recipe.sh
 source "$BUILDROOT_RECIPE"
 BUILDROOT_MIN_FREE_KIB=$((4 * 1024 * 1024))
-BUILDROOT_HOST_TOOLS=(bwrap:bubblewrap debootstrap:debootstrap zstd:zstd flock:util-linux)
+BUILDROOT_KEEP_TARBALLS=3
 
 buildroot::say() { printf 'tools/bazel: %s\n' "$*" >&2; }
 
@@ -33,12 +33,12 @@ buildroot::cache_dir() {
   printf '%s\n' "${BAZEL_BUILDROOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mlops-buildroot}"
 }
 
-# Installs the host tools the wrapper needs, or names them. Only apt hosts are handled for the user.
-buildroot::ensure_host_tools() {
+# Installs missing host tools ("command:package" pairs), or names them. apt hosts are handled
+# for the user when run as root; anything else gets one line saying what to install.
+buildroot::require_tools() {
   local entry missing=()
-  for entry in "${BUILDROOT_HOST_TOOLS[@]}"; do
-    command -v "${entry%%:*}" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "${entry%%:*}" >/dev/null 2>&1 ||
-      missing+=("${entry#*:}")
+  for entry in "$@"; do
+    PATH="$PATH:/usr/sbin:/sbin" command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -100,6 +100,7 @@ buildroot::in_new_root() {
 buildroot::provision() {
   local root=$1 mirror stanza path suites extra_ca
   [[ $(id -u) == 0 ]] || buildroot::die "provisioning the build root needs root (debootstrap); run tools/bazel once as root"
+  buildroot::require_tools debootstrap:debootstrap zstd:zstd
   mirror=$(buildroot::mirror)
 
   buildroot::say "[1/6] checking the Debian mirror"
@@ -144,7 +145,7 @@ buildroot::ensure_root() {
   key=$(buildroot::key)
   root="$cache/roots/$key"
   tarball="$cache/tarballs/$key.tar.zst"
-  mkdir -p "$cache/roots" "$cache/tarballs" "$cache/output" "$cache/home" ||
+  mkdir -p "$cache/roots" "$cache/tarballs" "$cache/output" "$cache/home" 2>/dev/null ||
     buildroot::die "cannot create $cache; set BAZEL_BUILDROOT_CACHE to a writable directory"
   if [[ ! -d $root ]]; then
     exec {lock}>"$cache/.lock"
@@ -160,8 +161,9 @@ buildroot::ensure_root() {
       chmod 755 "$tmp"
       started=$SECONDS
       if [[ -f $tarball ]]; then
+        buildroot::require_tools zstd:zstd
         buildroot::say "restoring the build root $key from $tarball"
-        zstd -dc -q "$tarball" | tar -C "$tmp" --numeric-owner -xpf - ||
+        zstd -dc -q <"$tarball" | tar -C "$tmp" --numeric-owner -xpf - ||
           buildroot::die "cannot restore $tarball; delete it to re-provision"
       else
         buildroot::say "provisioning the build root $key (recipe: tools/buildroot/recipe.sh); this takes a few minutes"
@@ -172,10 +174,20 @@ buildroot::ensure_root() {
       mv "$tmp" "$root"
       trap - EXIT
       buildroot::say "build root $key ready in $((SECONDS - started)) s"
+      buildroot::prune "$cache" "$key"
     fi
     exec {lock}>&-
   fi
   printf '%s\n' "$root"
+}
+
+# Roots of other recipes go (their tarballs restore them in seconds); the newest tarballs stay.
+buildroot::prune() {
+  local cache=$1 key=$2 old
+  for old in "$cache/roots"/*; do
+    [[ $old == "$cache/roots/$key" || ! -d $old ]] || rm -rf "$old"
+  done
+  ls -t "$cache/tarballs"/*.tar.zst 2>/dev/null | tail -n +$((BUILDROOT_KEEP_TARBALLS + 1)) | xargs -r rm -f
 }
 
 # Prints, NUL-separated, the existing local paths that the host's pip configuration names

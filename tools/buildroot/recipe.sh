@@ -74,8 +74,10 @@ BUILDROOT_PACKAGES=(
   docker-registry=2.8.3+ds1-2+b8
   podman=5.4.2+ds1-2+b2
   uidmap=1:4.17.4-2+deb13u1
+  # bubblewrap and zstd also let tools/bazel itself run in the root, for its own tests.
   bubblewrap=0.12.0-1~deb13u1
   zstd=1.5.7+dfsg-1+deb13u1
+  debootstrap=1.0.141
   postgresql-17=17.12-0+deb13u1
 )
 

@@ -1,0 +1,110 @@
+"""tools/bazel, run for real inside the build root against throw-away caches.
+
+The live root and its tarball (from the cache the outer tools/bazel passes in as
+BAZEL_BUILDROOT_CACHE) seed each test's cache, so no test downloads a root. A full provision
+from scratch is what .ci/run does on an empty cache, and what bench/buildroot times.
+"""
+
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+WORKSPACE = Path(os.environ["BAZEL_BUILDROOT_WORKSPACE"])
+LIVE_CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
+
+
+def recipe_key(tools: Path) -> str:
+    return hashlib.sha256((tools / "buildroot" / "recipe.sh").read_bytes()).hexdigest()[:16]
+
+
+KEY = recipe_key(WORKSPACE / "tools")
+
+
+def run_wrapper(wrapper: Path, cache: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {"PATH": os.environ["PATH"], "HOME": str(cache.parent), "BAZEL_BUILDROOT_CACHE": str(cache), **env}
+    return subprocess.run(
+        [str(wrapper), *args], env=environment, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    """A cache whose current root is the live one, so calls need no provisioning."""
+    cache = tmp_path / "cache"
+    (cache / "roots").mkdir(parents=True)
+    (cache / "roots" / KEY).symlink_to(LIVE_CACHE / "roots" / KEY)
+    return cache
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_arguments_reach_bazel_unchanged(cache: Path) -> None:
+    result = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "bazel 7.7.1"
+    assert (WORKSPACE / ".bazelversion").read_text().strip() in result.stdout
+
+
+def test_a_bad_invocation_returns_bazels_error_and_exit_code(cache: Path) -> None:
+    result = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--no_such_startup_option", "version")
+    assert result.returncode == 2
+    assert "Unknown startup option: '--no_such_startup_option'" in result.stderr
+
+
+def test_an_unusable_cache_dir_gives_one_line_naming_the_fix(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run_wrapper(WORKSPACE / "tools" / "bazel", blocker / "cache", "--version")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("tools/bazel: error: cannot create")
+    assert "BAZEL_BUILDROOT_CACHE" in result.stderr
+
+
+def test_a_second_call_reuses_the_restored_root(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    (cache / "tarballs").mkdir(parents=True)
+    (cache / "tarballs" / f"{KEY}.tar.zst").symlink_to(LIVE_CACHE / "tarballs" / f"{KEY}.tar.zst")
+
+    first = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version")
+    assert first.returncode == 0, first.stderr
+    assert f"restoring the build root {KEY}" in first.stderr
+    root = cache / "roots" / KEY
+    assert (root / "usr" / "bin" / "bazel").exists()
+    inode = root.stat().st_ino
+
+    second = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "bazel 7.7.1"
+    assert "restoring" not in second.stderr and "provisioning" not in second.stderr, second.stderr
+    assert root.stat().st_ino == inode
+    assert sorted(p.name for p in (cache / "roots").iterdir()) == [KEY]
+
+
+def test_a_changed_recipe_provisions_a_new_root_and_leaves_nothing_half_built(cache: Path, tmp_path: Path) -> None:
+    tools = tmp_path / "workspace" / "tools"
+    shutil.copytree(WORKSPACE / "tools" / "buildroot", tools / "buildroot")
+    shutil.copy(WORKSPACE / "tools" / "bazel", tools / "bazel")
+    with open(tools / "buildroot" / "recipe.sh", "a") as recipe:
+        recipe.write("# a change\n")
+    new_key = recipe_key(tools)
+    assert new_key != KEY
+
+    # An unreachable mirror stops the provisioning at its first phase, as the recipe change
+    # must start one; the test can check both without building a whole root.
+    mirror = f"http://127.0.0.1:{closed_port()}/debian"
+    result = run_wrapper(tools / "bazel", cache, "--version", BAZEL_BUILDROOT_MIRROR=mirror)
+    assert f"provisioning the build root {new_key}" in result.stderr
+    assert result.returncode == 2
+    assert f"tools/bazel: error: the Debian mirror {mirror} is unreachable" in result.stderr
+    assert sorted(p.name for p in (cache / "roots").iterdir()) == [KEY]
+    assert not list((cache / "tarballs").iterdir())
