@@ -1,0 +1,124 @@
+"""Re-resolves third_party/debian/packages.toml into trixie.lock.json.
+
+Run with: tools/bazel run //third_party/debian:relock
+
+apt itself resolves each group's dependency closure, with a private state directory (the build root
+stays read-only) and a made-up dpkg status that marks the excluded packages, and every earlier
+group, as installed: apt then leaves them and their own dependencies out. The lock records name,
+version, architecture, sha256 and the path below the mirror; never the mirror itself.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import tomllib
+import urllib.parse
+from pathlib import Path
+
+HERE = Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", Path(__file__).resolve().parents[2])) / "third_party/debian"
+ROOT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+URI_LINE = re.compile(r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+)( \S+)? *$")
+
+
+def mirror() -> str:
+    """The Debian mirror: BAZEL_BUILDROOT_MIRROR, else the build root's own apt sources."""
+    override = os.environ.get("BAZEL_BUILDROOT_MIRROR")
+    if override:
+        return override.rstrip("/")
+    for line in ROOT_SOURCES.read_text().splitlines():
+        if line.startswith("URIs:") and line.rstrip("/").endswith("/debian"):
+            return line.split()[1].rstrip("/")
+    sys.exit(f"relock: no /debian URI in {ROOT_SOURCES}; set BAZEL_BUILDROOT_MIRROR")
+
+
+def apt(state: Path, *args: str, tool: str = "apt-get") -> str:
+    options = [
+        f"-oDir::State={state}/state",
+        f"-oDir::State::status={state}/status",
+        f"-oDir::Cache={state}/cache",
+        f"-oDir::Etc::SourceList={state}/sources.list",
+        "-oDir::Etc::SourceParts=/dev/null",
+        "-oDir::Etc::Preferences=/dev/null",
+        "-oDir::Etc::PreferencesParts=/dev/null",
+        "-oAPT::Sandbox::User=root",
+        "-oAcquire::Check-Valid-Until=false",
+        "-oAPT::Install-Recommends=false",
+    ]
+    result = subprocess.run([tool, *options, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"relock: {tool} {' '.join(args[:2])} failed:\n{result.stderr.strip()}")
+    return result.stdout
+
+
+def mark_installed(state: Path, present: dict[str, tuple[str, str]]) -> None:
+    """Writes a dpkg status in which `present` (name -> (version, architecture)) is installed."""
+    stanzas = [
+        f"Package: {name}\nStatus: install ok installed\nVersion: {version}\nArchitecture: {arch}\n"
+        f"Maintainer: relock\nDescription: counted as present\n"
+        for name, (version, arch) in sorted(present.items())
+    ]
+    (state / "status").write_text("\n".join(stanzas))
+
+
+def sha256s(state: Path, versions: list[str]) -> dict[str, str]:
+    """name=version -> SHA256, from the package lists (--print-uris only gives MD5 sums)."""
+    found: dict[str, str] = {}
+    for stanza in apt(state, "show", "--no-all-versions", *versions, tool="apt-cache").split("\n\n"):
+        fields = dict(re.findall(r"^(Package|Version|SHA256): (.+)$", stanza, re.MULTILINE))
+        if fields:
+            found.setdefault(f"{fields['Package']}={fields['Version']}", fields["SHA256"])
+    return found
+
+
+def resolve(state: Path, packages: list[str], base_url: str) -> list[dict[str, str]]:
+    entries = []
+    for line in apt(state, "install", "--print-uris", "-qq", "-y", *packages).splitlines():
+        match = URI_LINE.match(line)
+        if not match:
+            continue
+        name, version, arch = urllib.parse.unquote(match["file"]).removesuffix(".deb").split("_")
+        path = match["url"].removeprefix(base_url + "/")
+        entries.append({"name": name, "version": version, "architecture": arch, "path": path})
+    hashes = sha256s(state, [f"{entry['name']}={entry['version']}" for entry in entries]) if entries else {}
+    for entry in entries:
+        entry["sha256"] = hashes[f"{entry['name']}={entry['version']}"]
+    return sorted(entries, key=lambda entry: entry["name"])
+
+
+def main() -> None:
+    spec = tomllib.loads((HERE / "packages.toml").read_text())
+    suite, architecture = spec["suite"], spec["architecture"]
+    debian = mirror()
+    base_url = debian.removesuffix("/debian")
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp)
+        for sub in ("state/lists/partial", "cache/archives/partial"):
+            (state / sub).mkdir(parents=True)
+        (state / "sources.list").write_text(
+            f"deb [arch={architecture}] {debian} {suite} main\n"
+            f"deb [arch={architecture}] {debian} {suite}-updates main\n"
+            f"deb [arch={architecture}] {base_url}/debian-security {suite}-security main\n"
+        )
+        print(f"relock: reading the {suite} package lists", file=sys.stderr)
+        apt(state, "update", "-qq")
+
+        present = {name: ("99:99", architecture) for name in spec["exclude"]["packages"]}
+        lock: dict[str, list[dict[str, str]]] = {}
+        for group, body in spec["groups"].items():
+            mark_installed(state, present)
+            wanted = [name for name in body["packages"] if name not in present]
+            lock[group] = resolve(state, wanted, base_url)
+            present.update({entry["name"]: (entry["version"], entry["architecture"]) for entry in lock[group]})
+            print(f"relock: {group}: {len(lock[group])} packages", file=sys.stderr)
+
+    out = HERE / f"{suite}.lock.json"
+    document = {"suite": suite, "architecture": architecture, "groups": lock}
+    out.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    print(f"relock: wrote {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
