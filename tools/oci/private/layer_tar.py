@@ -1,0 +1,63 @@
+"""Writes a directory tree as a reproducible tar layer.
+
+Entries are sorted, owned by uid/gid 0 with empty names unless an owner is declared, have mtime 0,
+keep their mode bits, and hard links stay hard links. The same tree always gives the same bytes.
+"""
+
+import os
+import stat
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+
+Owner = tuple[int, int]
+
+
+def _entries(root: Path) -> list[str]:
+    """Every path below root, relative, parents before children, in byte order."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = os.path.relpath(dirpath, root)
+        for name in dirnames + filenames:
+            found.append(os.path.normpath(os.path.join(base, name)))
+    return sorted(found, key=lambda path: path.encode())
+
+
+def write_tree(root: Path, out: Path, owners: Mapping[str, Owner] | None = None, prefix: str = "") -> None:
+    """Writes root's contents to out as a tar whose member names start with `prefix`.
+
+    owners maps a path (relative to root, without prefix) to the uid/gid it must have; every other
+    entry belongs to root.
+    """
+    owners = owners or {}
+    first_link: dict[tuple[int, int], str] = {}
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as archive:
+        for rel in _entries(root):
+            path = root / rel
+            st = path.lstat()
+            info = tarfile.TarInfo(os.path.join(prefix, rel) if prefix else rel)
+            info.mode = stat.S_IMODE(st.st_mode)
+            info.uid, info.gid = owners.get(rel, (0, 0))
+            info.uname = info.gname = ""
+            info.mtime = 0
+            if stat.S_ISLNK(st.st_mode):
+                info.type = tarfile.SYMTYPE
+                info.linkname = os.readlink(path)
+                archive.addfile(info)
+            elif stat.S_ISDIR(st.st_mode):
+                info.type = tarfile.DIRTYPE
+                archive.addfile(info)
+            elif stat.S_ISREG(st.st_mode):
+                key = (st.st_dev, st.st_ino)
+                if st.st_nlink > 1 and key in first_link:
+                    info.type = tarfile.LNKTYPE
+                    info.linkname = first_link[key]
+                    archive.addfile(info)
+                    continue
+                first_link[key] = info.name
+                info.size = st.st_size
+                with open(path, "rb") as data:
+                    archive.addfile(info, data)
+            else:
+                raise ValueError(f"{rel}: only files, directories and symlinks belong in a layer")

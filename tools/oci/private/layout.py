@@ -1,0 +1,87 @@
+"""Reading and writing OCI image layouts (image-spec v1.1): blobs, canonical JSON, descriptors."""
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+INDEX = "application/vnd.oci.image.index.v1+json"
+CONFIG = "application/vnd.oci.image.config.v1+json"
+LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+
+Json = dict[str, Any]
+
+
+def canonical(document: Any) -> bytes:
+    """Sorted keys, no insignificant white space: the same document always has the same digest."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        for chunk in iter(lambda: data.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def blob_path(layout: Path, digest: str) -> Path:
+    algorithm, _, hex_digest = digest.partition(":")
+    return layout / "blobs" / algorithm / hex_digest
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Blobs are immutable, so a hard link is as good as a copy, and free."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(os.path.realpath(source), target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def write_blob(layout: Path, content: bytes, media_type: str) -> Json:
+    digest = "sha256:" + hashlib.sha256(content).hexdigest()
+    path = blob_path(layout, digest)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return {"mediaType": media_type, "digest": digest, "size": len(content)}
+
+
+def write_json_blob(layout: Path, document: Json, media_type: str) -> Json:
+    return write_blob(layout, canonical(document), media_type)
+
+
+def read_json_blob(layout: Path, digest: str) -> Json:
+    return json.loads(blob_path(layout, digest).read_bytes())
+
+
+def write_index(layout: Path, top: Json) -> None:
+    """Points the layout at `top`, named "latest" so tools that want a tag (umoci) find it."""
+    named = {**top, "annotations": {"org.opencontainers.image.ref.name": "latest"}}
+    (layout / "oci-layout").write_bytes(canonical({"imageLayoutVersion": "1.0.0"}))
+    (layout / "index.json").write_bytes(canonical({"schemaVersion": 2, "mediaType": INDEX, "manifests": [named]}))
+
+
+def top_descriptor(layout: Path) -> Json:
+    """The single manifest (or index) an image layout built here points at."""
+    manifests = json.loads((layout / "index.json").read_bytes())["manifests"]
+    if len(manifests) != 1:
+        raise ValueError(f"{layout}: expected one manifest in index.json, found {len(manifests)}")
+    return {key: value for key, value in manifests[0].items() if key != "annotations"}
+
+
+def image_manifests(layout: Path) -> list[tuple[Json, Json]]:
+    """(descriptor, manifest) of every image in the layout, looking through one index level."""
+    top = top_descriptor(layout)
+    if top["mediaType"] in (INDEX, DOCKER_MANIFEST_LIST):
+        descriptors = read_json_blob(layout, top["digest"])["manifests"]
+    else:
+        descriptors = [top]
+    return [(descriptor, read_json_blob(layout, descriptor["digest"])) for descriptor in descriptors]
