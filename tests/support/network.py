@@ -1,0 +1,91 @@
+"""Loopback helpers: free ports, waiting for a server, checking nothing listens."""
+
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_for_http(url: str, timeout: float = 60.0, expect: int = 200, alive=lambda: True) -> bytes:
+    """Polls url until it answers `expect`; fails early if alive() turns False."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        if not alive():
+            raise AssertionError(f"the server behind {url} exited before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                if answer.status == expect:
+                    return answer.read()
+                last = answer.status
+        except urllib.error.HTTPError as error:
+            last = error.code
+            if error.code == expect:
+                return error.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
+            last = error
+        time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer {expect} within {timeout:.0f} s (last: {last})")
+
+
+class CountingProxy:
+    """A TCP proxy on 127.0.0.1 that counts the bytes clients send through it to `target_port`, and
+    notes the HTTP request lines among them."""
+
+    REQUEST = re.compile(rb"(?:^|\r\n)(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.[01]\r\n")
+
+    def __init__(self, target_port: int) -> None:
+        import threading
+
+        self.target_port = target_port
+        self.sent = 0
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, count: bool) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                if count:
+                    with self._lock:
+                        self.sent += len(data)
+                        self.requests += [(m.decode(), p.decode()) for m, p in self.REQUEST.findall(data)]
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                try:
+                    end.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._server.close()

@@ -1,0 +1,110 @@
+"""Runs an OCI image layout with no daemon: `umoci unpack` into a bundle, then `runc run`.
+
+Two modes, picked from what the test process may do:
+- real root (a `no-sandbox` test in the build root): ownership is kept and the container's user
+  namespace maps uids 0-65536 one to one, so the image's own user (65532) really runs;
+- a single mapped uid (Bazel's linux-sandbox): `umoci --rootless`, and the process runs as uid 0
+  of its namespace. Tests that assert the uid need the first mode.
+Either way runc runs rootless (the build root's cgroupfs is read-only) and the container shares the
+test's network namespace, so it reaches servers the test started on 127.0.0.1 and vice versa.
+"""
+
+import json
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def can_map_all_uids() -> bool:
+    try:
+        text = Path("/proc/self/uid_map").read_text().split()
+        return int(text[2]) > 65532
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+@dataclass
+class Container:
+    """A bundle unpacked from an image; run() it once, or start() it and stop() it."""
+
+    image: Path
+    workdir: Path
+    args: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    read_only: bool = False
+    name: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:12])
+    process: subprocess.Popen | None = None
+
+    def __post_init__(self) -> None:
+        self.bundle = self.workdir / f"bundle-{self.name}"
+        self.state = self.workdir / "runc-state"
+        self.full_uids = can_map_all_uids()
+        unpack = ["umoci", "unpack", "--image", f"{self.image}:latest", str(self.bundle)]
+        if not self.full_uids:
+            unpack.insert(2, "--rootless")
+        subprocess.run(unpack, check=True, capture_output=True)
+        self._configure()
+
+    @property
+    def rootfs(self) -> Path:
+        return self.bundle / "rootfs"
+
+    def _configure(self) -> None:
+        path = self.bundle / "config.json"
+        config = json.loads(path.read_text())
+        process = config["process"]
+        process["terminal"] = False
+        if self.args is not None:
+            process["args"] = self.args
+        process["env"] = [entry for entry in process["env"] if entry.split("=")[0] not in self.env]
+        process["env"] += [f"{key}={value}" for key, value in self.env.items()]
+        linux = config["linux"]
+        linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] not in ("network", "user")]
+        linux["namespaces"].append({"type": "user"})
+        if self.full_uids:
+            mapping = [{"containerID": 0, "hostID": 0, "size": 65537}]
+        else:
+            mapping = [{"containerID": 0, "hostID": os.getuid(), "size": 1}]
+            process["user"] = {"uid": 0, "gid": 0}
+        linux["uidMappings"] = mapping
+        linux["gidMappings"] = mapping
+        linux.pop("resources", None)
+        config["root"]["readonly"] = self.read_only
+        # Sharing the host's network namespace means sysfs cannot be mounted afresh: bind it.
+        config["mounts"] = [m for m in config["mounts"] if m["destination"] not in ("/tmp", "/sys")]
+        config["mounts"].append({"destination": "/sys", "type": "none", "source": "/sys",
+                                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
+        config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
+                                 "options": ["nosuid", "nodev", "mode=1777"]})
+        path.write_text(json.dumps(config))
+
+    def _command(self) -> list[str]:
+        return ["runc", "--rootless", "true", "--root", str(self.state), "run", "--bundle", str(self.bundle), self.name]
+
+    def run(self, timeout: float = 120) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(self._command(), capture_output=True, text=True, timeout=timeout)
+        finally:
+            subprocess.run(["runc", "--root", str(self.state), "delete", "--force", self.name], capture_output=True)
+
+    def start(self, log: Path) -> None:
+        self.log = open(log, "w")
+        self.process = subprocess.Popen(self._command(), stdout=self.log, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> int:
+        """SIGTERM, as a container engine would; returns the exit code."""
+        assert self.process is not None
+        subprocess.run(["runc", "--root", str(self.state), "kill", self.name, "TERM"], capture_output=True)
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            subprocess.run(["runc", "--root", str(self.state), "kill", self.name, "KILL"], capture_output=True)
+            code = self.process.wait(timeout=30)
+        subprocess.run(["runc", "--root", str(self.state), "delete", "--force", self.name], capture_output=True)
+        self.log.close()
+        return code
