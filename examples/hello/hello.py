@@ -8,6 +8,7 @@ the image's Python can do and exits, for tests that run the image without a netw
 import argparse
 import json
 import os
+import signal
 import ssl
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +53,8 @@ def main() -> None:
     if args.check:
         print(json.dumps(check()))
         return
+    # As PID 1 in a container, Python would ignore SIGTERM: stop cleanly on it instead.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     ThreadingHTTPServer(("0.0.0.0", args.port), Handler).serve_forever()
 
 

@@ -205,11 +205,16 @@ buildroot::pip_config_paths() {
   done
 }
 
-# Runs "$@" in the root: checkout and Bazel's output root at the same paths as on the host (so the
-# bazel-* symlinks resolve on both sides), the host's /proc (linux-sandbox breaks on a new one),
-# and an environment cleared down to the documented pass-throughs.
-buildroot::exec() {
-  local root=$1 cache workspace path var
+# Extra bubblewrap arguments and NAME VALUE environment pairs for the next buildroot::run.
+BUILDROOT_EXTRA_ARGS=()
+BUILDROOT_EXTRA_ENV=()
+
+# Runs "$@" in the root and returns its exit code: checkout and Bazel's output root at the same
+# paths as on the host (so the bazel-* symlinks resolve on both sides), the host's /proc
+# (linux-sandbox breaks on a new one), and an environment cleared down to the documented
+# pass-throughs.
+buildroot::run() {
+  local root=$1 cache workspace path var i
   shift
   cache=$(buildroot::cache_dir)
   workspace=$(cd "$BUILDROOT_DIR/../.." && pwd -P)
@@ -232,9 +237,55 @@ buildroot::exec() {
         args+=(--setenv "$var" "${!var}") ;;
     esac
   done
+  for ((i = 0; i < ${#BUILDROOT_EXTRA_ENV[@]}; i += 2)); do
+    args+=(--setenv "${BUILDROOT_EXTRA_ENV[i]}" "${BUILDROOT_EXTRA_ENV[i + 1]}")
+  done
   local dir=$PWD
   [[ $dir == "$workspace" || $dir == "$workspace"/* ]] || dir=$workspace
   # The root itself stays as provisioned: nothing run in it can change the cached copy.
-  args+=(--remount-ro / --chdir "$dir")
-  exec bwrap "${args[@]}" "$@"
+  args+=("${BUILDROOT_EXTRA_ARGS[@]}" --remount-ro / --chdir "$dir")
+  bwrap "${args[@]}" "$@"
+}
+
+# Carries out what a `bazel run` in the root asked the host to do (see load_image.sh): each line
+# of the handoff file is one request. Returns non-zero when one fails.
+buildroot::run_handoffs() {
+  local handoff=$1 verb tarball status=0 code
+  [[ -s $handoff ]] || return 0
+  while IFS=$'\t' read -r verb tarball; do
+    [[ $verb == load ]] || continue
+    code=0
+    LOAD_IMAGE_HAS_FALLBACK=1 "$BUILDROOT_DIR/../oci/private/load_image.sh" "$tarball" || code=$?
+    if ((code == 3)); then
+      buildroot::say "no podman or docker daemon on this host: loading into the build root's podman (tools/podman) instead"
+      "$BUILDROOT_DIR/../podman" load -i "$tarball" || status=1
+    elif ((code != 0)); then
+      status=1
+    fi
+  done <"$handoff"
+  return "$status"
+}
+
+# Settings for the build root's own podman (tools/podman): storage under the cache, runc and
+# cgroupfs (no systemd in the root), the host's network, and ulimits a namespace may set.
+buildroot::podman_config() {
+  local dir
+  dir="$(buildroot::cache_dir)/podman"
+  mkdir -p "$dir/storage" "$dir/run" "$dir/tmp" "$dir/var-run/lock"
+  cat >"$dir/containers.conf" <<EOF
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
+netns = "host"
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+events_logfile_path = "$dir/events.log"
+tmp_dir = "$dir/tmp"
+image_copy_tmp_dir = "$dir/tmp"
+EOF
+  printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/run"\n' "$dir" "$dir" >"$dir/storage.conf"
+  BUILDROOT_EXTRA_ARGS+=(--bind /sys/fs/cgroup /sys/fs/cgroup --bind "$dir" "$dir" --bind "$dir/var-run" /run)
+  BUILDROOT_EXTRA_ENV+=(CONTAINERS_CONF "$dir/containers.conf" CONTAINERS_STORAGE_CONF "$dir/storage.conf"
+    PODMAN_IGNORE_CGROUPSV1_WARNING 1 TMPDIR "$dir/tmp")
 }
