@@ -4,6 +4,7 @@ def _deb_layer_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
     args = ctx.actions.args()
     args.add_all(ctx.files.debs, before_each = "--deb")
+    args.add_all(ctx.attr.exclude, before_each = "--exclude")
     if ctx.attr.skeleton:
         args.add("--skeleton")
     if ctx.attr.compile_python:
@@ -31,6 +32,10 @@ generated when ca-certificates is among the packages. The output is byte-for-byt
             allow_files = [".deb"],
             mandatory = True,
             doc = "The .deb files, unpacked in order (later files win), e.g. `@debian//:base`.",
+        ),
+        "exclude": attr.string_list(
+            doc = "Paths to leave out, as fnmatch patterns on the path without a leading slash " +
+                  "(`*` also matches `/`), e.g. `usr/lib/x86_64-linux-gnu/gconv/*`.",
         ),
         "skeleton": attr.bool(
             doc = "Also add /etc/passwd and /etc/group (root, nonroot 65532 with home /home/nonroot), " +

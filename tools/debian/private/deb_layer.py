@@ -10,6 +10,7 @@ Nothing is installed and no maintainer script runs. Instead this tool:
 """
 
 import argparse
+import fnmatch
 import io
 import lzma
 import os
@@ -61,7 +62,7 @@ def canonical(name: str) -> str:
     return "/".join(parts)
 
 
-def unpack(deb: Path, root: Path) -> None:
+def unpack(deb: Path, root: Path, exclude: list[str]) -> None:
     members = ar_members(deb)
     with open_member(members, "control.tar", deb) as control:
         record = control.extractfile("./control").read().decode()
@@ -74,6 +75,8 @@ def unpack(deb: Path, root: Path) -> None:
         for member in data.getmembers():
             member.name = canonical(member.name)
             if member.name == "." or DROPPED.match(member.name + ("/" if member.isdir() else "")):
+                continue
+            if any(fnmatch.fnmatchcase(member.name, pattern) for pattern in exclude):
                 continue
             if member.islnk():
                 member.linkname = canonical(member.linkname)
@@ -147,6 +150,7 @@ def compile_python(root: Path, version: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deb", type=Path, action="append", default=[], help="a .deb to unpack, in order")
+    parser.add_argument("--exclude", action="append", default=[], help="a path pattern to leave out (fnmatch)")
     parser.add_argument("--skeleton", action="store_true", help="add users, /tmp, mount points and usr-merge links")
     parser.add_argument("--compile-python", metavar="X.Y", help="precompile .py files for this Python version")
     parser.add_argument("--out", type=Path, required=True, help="the layer tar to write")
@@ -158,7 +162,7 @@ def main() -> None:
         root.mkdir(mode=0o755)
         owners = write_skeleton(root) if args.skeleton else {}
         for deb in args.deb:
-            unpack(deb, root)
+            unpack(deb, root, args.exclude)
         write_ca_bundle(root)
         if args.compile_python:
             compile_python(root, args.compile_python)

@@ -1,0 +1,127 @@
+"""Image size and rebuild benchmark, run inside the build root by bench/images.
+
+Prints, in one run:
+- each layer's compressed and uncompressed size, against the floor: the raw contents of the .debs
+  plus the wheels' own files (site-packages before .pyc);
+- the full build time against the rebuild after a one-line change to the app;
+- the bytes a re-push sends after that change against the app layer's size.
+"""
+
+import argparse
+import io
+import json
+import lzma
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import time
+import zlib
+from pathlib import Path
+
+WORKSPACE = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(WORKSPACE))
+
+from tests.support.registry import registry  # noqa: E402
+from tools.debian.private.deb_layer import ar_members  # noqa: E402
+
+
+def bazel(*args: str) -> str:
+    result = subprocess.run([str(WORKSPACE / "tools/bazel"), *args], cwd=WORKSPACE, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"bench: tools/bazel {' '.join(args)} failed:\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def timed_build(*targets: str) -> float:
+    start = time.monotonic()
+    bazel("build", *targets)
+    return time.monotonic() - start
+
+
+def layers(layout: Path) -> list[tuple[str, int, int]]:
+    """(digest, compressed, uncompressed) per layer."""
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    found = []
+    for layer in manifest["layers"]:
+        blob = layout / "blobs/sha256" / layer["digest"].split(":")[1]
+        found.append((layer["digest"], layer["size"], len(zlib.decompress(blob.read_bytes(), 31))))
+    return found
+
+
+def deb_floor(output_base: Path) -> int:
+    total = 0
+    for deb in sorted((output_base / "external").glob("*debian*/debs/*.deb")):
+        members = ar_members(deb)
+        name, data = next((name, blob) for name, blob in members.items() if name.startswith("data.tar"))
+        raw = lzma.decompress(data) if name.endswith(".xz") else zlib.decompress(data, 31)
+        with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+            total += sum(member.size for member in archive.getmembers() if member.isfile())
+    return total
+
+
+def site_packages_floor(layer_tar: Path) -> int:
+    with tarfile.open(layer_tar) as archive:
+        return sum(m.size for m in archive.getmembers() if m.isfile() and not m.name.endswith(".pyc"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", default="//examples/hello:image")
+    parser.add_argument("--app-file", default="examples/hello/hello.py", help="the file the one-line change goes to")
+    args = parser.parse_args()
+    package, name = args.image.removeprefix("//").split(":")
+    push_target = f"//{package}:{name}_push"
+    bin_dir = Path(bazel("info", "bazel-bin").strip())
+    output_base = Path(bazel("info", "output_base").strip())
+    layout = bin_dir / package / name
+
+    print(f"bench: clean build of {args.image}", file=sys.stderr)
+    bazel("clean")
+    full = timed_build(args.image, push_target)
+    before = layers(layout)
+    app_file = WORKSPACE / args.app_file
+    original = app_file.read_text()
+
+    with registry(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-images-{os.getpid()}") as running:
+        push = [str(bin_dir / package / f"{name}_push.sh"), "--repository", f"{running.address}/bench", "--insecure"]
+        subprocess.run(push, check=True, capture_output=True)
+        try:
+            app_file.write_text(original + "# bench: a one-line change\n")
+            rebuild = timed_build(args.image, push_target)
+            after = layers(layout)
+            repush = subprocess.run(push, check=True, capture_output=True, text=True).stderr
+        finally:
+            app_file.write_text(original)
+    sent = int(re.search(r"(\d+) bytes sent", repush).group(1))
+    uploaded = int(re.search(r"uploaded (\d+) blobs", repush).group(1))
+    changed = [layer for layer in after if layer not in before]
+
+    floor_debs = deb_floor(output_base)
+    site_tars = sorted((bin_dir / package).glob("*_site_packages.tar"))
+    floor_site = sum(site_packages_floor(tar) for tar in site_tars)
+    floor = floor_debs + floor_site
+    total_c, total_u = sum(c for _, c, _ in after), sum(u for _, _, u in after)
+
+    print(f"\n{args.image}: {len(after)} layers")
+    print(f"{'layer':<22} {'compressed MB':>14} {'uncompressed MB':>16}")
+    for digest, compressed, uncompressed in after:
+        print(f"{digest[7:19]:<22} {compressed / 1e6:>14.1f} {uncompressed / 1e6:>16.1f}")
+    print(f"{'image':<22} {total_c / 1e6:>14.1f} {total_u / 1e6:>16.1f}")
+    print(f"{'floor (debs + wheels)':<22} {'':>14} {floor / 1e6:>16.1f}   "
+          f"(.debs {floor_debs / 1e6:.1f} + site-packages {floor_site / 1e6:.1f})")
+    print(f"\n{'measure':<34} {'value':>12} {'vs baseline':>12} {'target':>10}")
+    print(f"{'image size / floor (uncompressed)':<34} {total_u / 1e6:>10.1f}MB {total_u / floor:>11.2f}x {'<= 1.15x':>10}")
+    print(f"{'image size / floor (compressed)':<34} {total_c / 1e6:>10.1f}MB {total_c / floor:>11.2f}x {'':>10}")
+    print(f"{'full build (clean)':<34} {full:>11.1f}s {1:>11.2f}x {'':>10}")
+    print(f"{'rebuild after a one-line change':<34} {rebuild:>11.1f}s {rebuild / full:>11.2f}x {'<= 5 s':>10}")
+    app_layer = changed[-1][1] if changed else 0
+    print(f"{'re-push bytes / app layer':<34} {sent:>11}B {sent / max(app_layer, 1):>11.2f}x {'app only':>10}")
+    print(f"layers changed by the edit: {len(changed)} of {len(after)} (app layer {app_layer} B compressed); "
+          f"the re-push uploaded {uploaded} blobs: the changed layer(s) and the new config")
+
+
+if __name__ == "__main__":
+    main()
