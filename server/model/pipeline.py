@@ -1,0 +1,56 @@
+"""The two artifacts: a data transformer (imputation, scaling, one-hot) and a classifier."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from server.model.penguins import CATEGORICAL, FEATURES, NUMERIC, TARGET
+
+# A linear model: as accurate as a forest on this table (~0.99), and ~10x faster to serve.
+MODEL_PARAMS = {"C": 1.0, "max_iter": 1000}
+
+
+@dataclass
+class Trained:
+    transformer: ColumnTransformer
+    model: LogisticRegression
+    metrics: dict[str, float]
+
+
+def build_transformer() -> ColumnTransformer:
+    numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    categorical = Pipeline([
+        ("impute", SimpleImputer(strategy="most_frequent")),
+        ("onehot", OneHotEncoder(handle_unknown="ignore")),
+    ])
+    return ColumnTransformer([("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)])
+
+
+def train(train_set: pd.DataFrame, test_set: pd.DataFrame, **params: float) -> Trained:
+    """Fits both artifacts on train_set and scores them on test_set. Deterministic."""
+    transformer = build_transformer().fit(train_set[FEATURES])
+    model = LogisticRegression(**{**MODEL_PARAMS, **params}).fit(transformer.transform(train_set[FEATURES]), train_set[TARGET])
+    return Trained(transformer, model, evaluate(transformer, model, test_set))
+
+
+def evaluate(transformer: ColumnTransformer, model: LogisticRegression, frame: pd.DataFrame) -> dict[str, float]:
+    predicted = model.predict(transformer.transform(frame[FEATURES]))
+    return {
+        "accuracy": float(accuracy_score(frame[TARGET], predicted)),
+        "f1_macro": float(f1_score(frame[TARGET], predicted, average="macro")),
+    }
+
+
+def predict_proba(transformer: ColumnTransformer, model: LogisticRegression, records: list[dict]) -> np.ndarray:
+    """Class probabilities (columns in model.classes_ order) for records of the feature schema."""
+    frame = pd.DataFrame.from_records(records, columns=FEATURES)
+    frame[NUMERIC] = frame[NUMERIC].astype("float64")
+    frame[CATEGORICAL] = frame[CATEGORICAL].astype("object").where(frame[CATEGORICAL].notna(), np.nan)
+    return model.predict_proba(transformer.transform(frame))
