@@ -231,10 +231,14 @@ buildroot::run() {
     args+=(--ro-bind "$path" "$path")
   done < <(buildroot::pip_config_paths | sort -zu)
   # Documented pass-throughs: terminal, proxies, pip settings, CI, and the wrapper's own settings.
+  # BAZEL_BUILDROOT_PASSENV names more, for `bazel run` of a program that reads its environment.
+  local -A extra=()
+  for var in ${BAZEL_BUILDROOT_PASSENV:-}; do extra[$var]=1; done
   for var in $(compgen -e); do
     case $var in
       TERM | CI | http_proxy | https_proxy | no_proxy | HTTP_PROXY | HTTPS_PROXY | NO_PROXY | PIP_* | BAZEL_BUILDROOT_MIRROR)
         args+=(--setenv "$var" "${!var}") ;;
+      *) [[ -z ${extra[$var]:-} ]] || args+=(--setenv "$var" "${!var}") ;;
     esac
   done
   for ((i = 0; i < ${#BUILDROOT_EXTRA_ENV[@]}; i += 2)); do

@@ -1,0 +1,1 @@
+"""The container entrypoint: DVC remote, dvc pull, MLflow variables, then exec uvicorn."""

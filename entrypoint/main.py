@@ -1,0 +1,86 @@
+"""The prediction server's entrypoint, in place of docker-entrypoint.sh, with the same steps:
+
+1. configure DVC for the remote the environment names (S3 or a local path);
+2. `dvc pull` the transformer and model, and verify their md5s;
+3. set the MLflow tracking variables;
+4. exec uvicorn, which becomes PID 1 and handles SIGTERM.
+
+Every misconfiguration ends here with one line naming the fix and its own exit code
+(entrypoint/failures.py); uvicorn is never started then.
+"""
+
+import errno
+import logging
+import os
+import socket
+import sys
+
+from entrypoint import storage
+from entrypoint.failures import Exit, Failure
+from entrypoint.settings import Settings, from_environment
+
+log = logging.getLogger("entrypoint")
+
+
+def set_mlflow_variables(settings: Settings) -> None:
+    os.environ["MLFLOW_TRACKING_URI"] = settings.tracking_uri
+    os.environ.setdefault("MLFLOW_EXPERIMENT_NAME", "prediction-server")
+    if settings.tracking_uri.startswith("file:"):
+        # MLflow 3 refuses its file store unless asked; it is the documented offline default here.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    # The server reports to MLflow in the background; keep a dead server from retrying for minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+def check_port(settings: Settings) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as probe:
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise Failure(Exit.PORT_IN_USE, f"port {settings.port} on {settings.host} is already in use; "
+                              "stop what listens there or set PORT") from None
+            raise Failure(Exit.BAD_SETTING, f"cannot listen on {settings.host}:{settings.port} ({error.strerror}); "
+                          "check HOST and PORT") from None
+
+
+def uvicorn_command(settings: Settings) -> list[str]:
+    return [sys.executable, "-m", "uvicorn", "--factory", "server.app.main:app_from_environment",
+            "--host", settings.host, "--port", str(settings.port), "--workers", str(settings.workers),
+            "--log-level", settings.log_level, "--no-access-log", "--timeout-graceful-shutdown", "10"]
+
+
+def run() -> list[str]:
+    settings = from_environment()
+    log.info("entrypoint: [1/4] configuring DVC: remote %s%s", settings.remote_url,
+             f" at {settings.endpoint_url}" if settings.endpoint_url else "")
+    storage.prepare_workdir(settings)
+    storage.configure(settings)
+    storage.preflight(settings)
+    hashes = storage.pull(settings)
+    log.info("entrypoint:   verified %s", ", ".join(f"{name} md5 {md5}" for name, md5 in hashes.items()))
+    log.info("entrypoint: [3/4] MLflow tracking at %s", settings.tracking_uri)
+    set_mlflow_variables(settings)
+    check_port(settings)
+    os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))
+    os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
+    os.environ["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
+    command = uvicorn_command(settings)
+    log.info("entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
+    return command
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        command = run()
+    except Failure as failure:
+        print(f"entrypoint: error: {failure}", file=sys.stderr)
+        sys.exit(failure.code)
+    sys.stderr.flush()
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The entrypoint's environment contract (README.md, "Running the prediction server"), validated
+before anything starts."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from entrypoint.failures import Exit, Failure
+
+# Where the image (and `bazel run`) keeps the default model: the runfiles of this binary.
+MAIN_REPOSITORY = Path(__file__).parent.parent
+DEFAULT_POINTERS = MAIN_REPOSITORY / "server" / "artifacts"
+DEFAULT_REMOTE = DEFAULT_POINTERS / "default_remote"
+
+
+@dataclass(frozen=True)
+class Settings:
+    remote_url: str
+    endpoint_url: str | None
+    workdir: Path
+    pointers: Path
+    pull_timeout: float
+    pull_retries: int
+    host: str
+    port: int
+    workers: int
+    log_level: str
+    tracking_uri: str
+
+    @property
+    def is_s3(self) -> bool:
+        return self.remote_url.startswith("s3://")
+
+    @property
+    def bucket_and_prefix(self) -> tuple[str, str]:
+        parts = urlsplit(self.remote_url)
+        return parts.netloc, parts.path.strip("/")
+
+
+def _integer(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Failure(Exit.BAD_SETTING, f"{name}={raw!r} is not a whole number; set it to {low}..{high}") from None
+    if not low <= value <= high:
+        raise Failure(Exit.BAD_SETTING, f"{name}={value} is out of range; set it to {low}..{high}")
+    return value
+
+
+def from_environment(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    remote = env.get("DVC_REMOTE_URL", "").strip() or str(DEFAULT_REMOTE)
+    if remote.startswith("s3://"):
+        if not urlsplit(remote).netloc:
+            raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_URL={remote!r} names no bucket; use s3://BUCKET/PATH")
+        keys = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if env.get(name)]
+        if len(keys) == 1:
+            missing = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} - set(keys)
+            raise Failure(Exit.BAD_SETTING, f"{missing.pop()} is not set; S3 credentials need both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    elif "://" in remote or not remote.startswith("/"):
+        raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_URL={remote!r} is neither s3://BUCKET/PATH nor an absolute local path")
+    endpoint = env.get("DVC_REMOTE_ENDPOINT_URL", "").strip() or None
+    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
+        raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_ENDPOINT_URL={endpoint!r} must be an http(s):// URL")
+    workdir = Path(env.get("MODEL_WORKDIR", "").strip() or "/tmp/prediction-server")
+    if not workdir.is_absolute():
+        raise Failure(Exit.BAD_SETTING, f"MODEL_WORKDIR={str(workdir)!r} must be an absolute path")
+    level = env.get("LOG_LEVEL", "info").strip().lower()
+    if level not in ("critical", "error", "warning", "info", "debug", "trace"):
+        raise Failure(Exit.BAD_SETTING, f"LOG_LEVEL={level!r} is not one of critical, error, warning, info, debug")
+    return Settings(
+        remote_url=remote.rstrip("/"),
+        endpoint_url=endpoint,
+        workdir=workdir,
+        pointers=Path(env.get("DVC_POINTERS_DIR", "").strip() or DEFAULT_POINTERS),
+        pull_timeout=_integer(env, "DVC_PULL_TIMEOUT", 300, 1, 86_400),
+        pull_retries=_integer(env, "DVC_PULL_RETRIES", 3, 1, 20),
+        host=env.get("HOST", "").strip() or "0.0.0.0",
+        port=_integer(env, "PORT", 9000, 1, 65_535),
+        workers=_integer(env, "WEB_CONCURRENCY", 1, 1, 64),
+        log_level=level,
+        tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip() or f"file://{workdir / 'mlruns'}",
+    )

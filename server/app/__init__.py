@@ -1,0 +1,1 @@
+"""The prediction service: FastAPI over the model library's artifacts."""

@@ -1,0 +1,51 @@
+"""Request metrics (Prometheus) and one structured log line per request, as pure ASGI middleware."""
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
+log = logging.getLogger("server.requests")
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("http_requests_total", "HTTP requests", ["method", "path", "status"], registry=self.registry)
+        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["path"], registry=self.registry,
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.predictions = Counter("predictions_total", "Predictions served", ["species"], registry=self.registry)
+
+
+class RequestObserver:
+    """Counts, times and logs every HTTP request; the path label is the route, never the raw URL."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, known_paths: set[str]) -> None:
+        self.app, self.metrics, self.known_paths = app, metrics, known_paths
+
+    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def capture(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            elapsed = time.perf_counter() - start
+            path = scope["path"] if scope["path"] in self.known_paths else "other"
+            self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            self.metrics.latency.labels(path).observe(elapsed)
+            log.info(json.dumps({"event": "request", "method": scope["method"], "path": scope["path"],
+                                 "status": status, "duration_ms": round(elapsed * 1000, 3)}))

@@ -1,0 +1,47 @@
+"""The HTTP contract, as pydantic v2 models. Each feature may be missing: the transformer imputes."""
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_BATCH_SIZE = 1000
+
+
+class Penguin(BaseModel):
+    """One penguin's measurements."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bill_length_mm: float | None = Field(None, ge=0, le=1000, examples=[39.1])
+    bill_depth_mm: float | None = Field(None, ge=0, le=1000, examples=[18.7])
+    flipper_length_mm: float | None = Field(None, ge=0, le=1000, examples=[181.0])
+    body_mass_g: float | None = Field(None, ge=0, le=100_000, examples=[3750.0])
+    island: Literal["Biscoe", "Dream", "Torgersen"] | None = None
+    sex: Literal["female", "male"] | None = None
+
+
+class PredictRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    records: list[Penguin] = Field(min_length=1, description=f"1 to {MAX_BATCH_SIZE} penguins (more: 413)")
+
+
+class Prediction(BaseModel):
+    species: str
+    probabilities: dict[str, float]
+
+
+class PredictResponse(BaseModel):
+    predictions: list[Prediction]
+    model_version: str
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    artifacts: dict[str, str] = Field(description="artifact file -> the md5 DVC records for it")
+    metrics: dict[str, float]
+    mlflow_run_id: str | None
+    mlflow_model_version: str | None
+    max_batch_size: int
+    input_schema: dict

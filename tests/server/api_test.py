@@ -1,0 +1,98 @@
+"""The HTTP API against the default model's artifacts, in process (FastAPI's TestClient)."""
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from server.app.main import create_app
+from server.model import artifacts, penguins
+
+TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
+POINTERS = Path(os.environ["POINTER_FILE"]).parent
+MAX_BATCH = 50
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    with TestClient(create_app(TRAINED, POINTERS, max_batch_size=MAX_BATCH, report_to_mlflow=False)) as client:
+        yield client
+
+
+def records(frame) -> list[dict]:
+    return [{key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
+            for row in frame[penguins.FEATURES].astype(object).where(frame[penguins.FEATURES].notna(), None).to_dict("records")]
+
+
+def test_liveness_and_readiness(client: TestClient) -> None:
+    assert client.get("/health").json() == {"status": "ok"}
+    assert client.get("/ready").status_code == 200
+
+
+def test_not_ready_before_the_model_is_loaded() -> None:
+    app = create_app(TRAINED, POINTERS, report_to_mlflow=False)
+    assert TestClient(app).get("/ready").status_code == 503  # no lifespan: nothing loaded
+
+
+def test_model_info_names_the_artifacts_and_schema(client: TestClient) -> None:
+    info = client.get("/model").json()
+    assert info["name"] == "penguin-species" and info["version"] == "default"
+    assert info["artifacts"] == {name: artifacts.recorded_md5(POINTERS / f"{name}.dvc") for name in artifacts.ARTIFACTS}
+    assert set(info["input_schema"]["properties"]) == set(penguins.FEATURES)
+    assert info["max_batch_size"] == MAX_BATCH and info["metrics"]["accuracy"] >= 0.95
+
+
+def test_predictions_equal_the_offline_pipeline(client: TestClient) -> None:
+    transformer, model, _, _ = artifacts.load(TRAINED, POINTERS)
+    _, test_set = penguins.split(penguins.load())
+    expected = list(model.predict(transformer.transform(test_set[penguins.FEATURES])))
+    served = []
+    rows = records(test_set)
+    for start in range(0, len(rows), MAX_BATCH):
+        answer = client.post("/predict", json={"records": rows[start:start + MAX_BATCH]})
+        assert answer.status_code == 200, answer.text
+        served += [p["species"] for p in answer.json()["predictions"]]
+    assert served == expected
+
+
+def test_missing_values_are_imputed(client: TestClient) -> None:
+    answer = client.post("/predict", json={"records": [{"island": "Biscoe"}, {}]})
+    assert answer.status_code == 200
+    for prediction in answer.json()["predictions"]:
+        assert prediction["species"] in penguins.SPECIES
+        assert math.isclose(sum(prediction["probabilities"].values()), 1.0, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(("record", "field"), [
+    ({"island": "Mars"}, "records.0.island"),
+    ({"body_mass_g": -5}, "records.0.body_mass_g"),
+    ({"bill_length_mm": "long"}, "records.0.bill_length_mm"),
+    ({"beak": 3}, "records.0.beak"),
+])
+def test_invalid_input_is_a_422_naming_the_field(client: TestClient, record: dict, field: str) -> None:
+    answer = client.post("/predict", json={"records": [record]})
+    assert answer.status_code == 422
+    assert answer.json()["message"].startswith(field + ":")
+
+
+def test_an_empty_batch_is_a_422(client: TestClient) -> None:
+    answer = client.post("/predict", json={"records": []})
+    assert answer.status_code == 422 and answer.json()["message"].startswith("records:")
+
+
+def test_an_oversized_batch_is_a_413(client: TestClient) -> None:
+    answer = client.post("/predict", json={"records": [{}] * (MAX_BATCH + 1)})
+    assert answer.status_code == 413
+    assert f"at most {MAX_BATCH} records" in answer.json()["detail"]
+
+
+def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
+    client.post("/predict", json={"records": [{"island": "Torgersen", "bill_length_mm": 39.0}]})
+    text = client.get("/metrics").text
+    assert 'http_requests_total{method="POST",path="/predict",status="200"}' in text
+    assert 'predictions_total{species="Adelie"}' in text
+    assert "http_request_duration_seconds_bucket" in text
+    client.get("/no/such/path")
+    assert 'path="other",status="404"' in client.get("/metrics").text

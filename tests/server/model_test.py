@@ -1,0 +1,74 @@
+"""The training library: deterministic artifacts, an honest score, and hash-checked loading."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from server.model import artifacts, penguins, pipeline
+
+TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
+POINTERS = Path(os.environ["POINTER_FILE"]).parent
+
+
+@pytest.fixture(scope="module")
+def trained() -> pipeline.Trained:
+    return pipeline.train(*penguins.split(penguins.load()))
+
+
+def test_the_table_has_missing_values_and_categories_for_the_transformer() -> None:
+    frame = penguins.load()
+    assert len(frame) == 344
+    assert frame[penguins.NUMERIC].isna().any().all()
+    assert frame["sex"].isna().sum() == 11
+    assert set(frame["island"]) == set(penguins.ISLANDS)
+
+
+def test_the_model_beats_the_gate_on_held_out_rows(trained: pipeline.Trained) -> None:
+    assert trained.metrics["accuracy"] >= 0.95
+    assert trained.metrics["f1_macro"] >= 0.95
+    assert list(trained.model.classes_) == list(penguins.SPECIES)
+
+
+def test_training_twice_gives_byte_identical_artifacts(trained: pipeline.Trained, tmp_path: Path) -> None:
+    again = pipeline.train(*penguins.split(penguins.load()))
+    first = artifacts.save(trained, tmp_path / "a", {"name": "x"})
+    second = artifacts.save(again, tmp_path / "b", {"name": "x"})
+    assert first == second
+
+
+def test_the_committed_pointers_match_what_bazel_trains() -> None:
+    # If this fails after a change to the training code: tools/bazel run //server/artifacts:update_pointers
+    assert artifacts.verify(TRAINED, POINTERS) == {
+        name: artifacts.recorded_md5(POINTERS / f"{name}.dvc") for name in artifacts.ARTIFACTS
+    }
+
+
+def test_loading_round_trips_predictions(trained: pipeline.Trained) -> None:
+    transformer, model, metadata, _ = artifacts.load(TRAINED, POINTERS)
+    _, test_set = penguins.split(penguins.load())
+    expected = trained.model.predict(trained.transformer.transform(test_set[penguins.FEATURES]))
+    assert list(model.predict(transformer.transform(test_set[penguins.FEATURES]))) == list(expected)
+    assert metadata["name"] == "penguin-species" and metadata["classes"] == list(penguins.SPECIES)
+
+
+def test_a_corrupt_artifact_is_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "artifacts"
+    shutil.copytree(TRAINED, copy)
+    (copy / artifacts.MODEL).chmod(0o644)
+    with open(copy / artifacts.MODEL, "ab") as model:
+        model.write(b"tampered")
+    with pytest.raises(artifacts.ArtifactError, match="model.skops is corrupt: md5"):
+        artifacts.load(copy, POINTERS)
+
+
+def test_untrusted_types_are_refused(tmp_path: Path) -> None:
+    import skops.io as sio
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=2, random_state=0).fit([[0.0], [1.0]], [0, 1])
+    path = tmp_path / "forest.skops"
+    path.write_bytes(sio.dumps(forest))
+    with pytest.raises(Exception, match="[Uu]ntrusted"):
+        sio.load(path, trusted=artifacts.TRUSTED_TYPES)
