@@ -12,7 +12,7 @@ from pathlib import Path
 
 from entrypoint.failures import Exit, Failure
 from entrypoint.settings import Settings
-from server.model import artifacts
+from server.model import pointers
 
 log = logging.getLogger("entrypoint")
 TRANSIENT = ("Could not connect", "ConnectTimeout", "timed out", "Connection reset", "ReadTimeout", "503", "SlowDown")
@@ -72,8 +72,8 @@ def configure(settings: Settings) -> None:
 def object_keys(settings: Settings) -> dict[str, str]:
     """artifact -> where DVC 3 stores it in a remote: files/md5/<2 hex>/<30 hex>."""
     keys = {}
-    for name in artifacts.ARTIFACTS:
-        digest = artifacts.recorded_md5(settings.pointers / f"{name}.dvc")
+    for name in pointers.ARTIFACTS:
+        digest = pointers.recorded_md5(settings.pointers / f"{name}.dvc")
         keys[name] = f"files/md5/{digest[:2]}/{digest[2:]}"
     return keys
 
@@ -148,6 +148,6 @@ def pull(settings: Settings) -> dict[str, str]:
         log.warning("entrypoint:   transient failure (%s); retrying in %d s", output.splitlines()[-1][:200], delay)
         time.sleep(delay)
     try:
-        return artifacts.verify(project_dir(settings), settings.pointers)
-    except artifacts.ArtifactError as error:
+        return pointers.verify(project_dir(settings), settings.pointers)
+    except pointers.ArtifactError as error:
         raise Failure(Exit.CORRUPT_ARTIFACT, f"{error}; re-push the artifact to the remote (dvc push) or fix the .dvc file") from None

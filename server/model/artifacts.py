@@ -6,10 +6,8 @@ skops names zip members and memo entries after object ids, and stamps the curren
 always gives the same bytes, hence the same DVC hash.
 """
 
-import hashlib
 import io
 import json
-import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,26 +15,14 @@ from typing import Any
 import skops.io as sio
 
 from server.model.pipeline import Trained
+from server.model.pointers import ARTIFACTS, METADATA, MODEL, TRANSFORMER, ArtifactError, md5, pointer, recorded_md5, verify
 
-TRANSFORMER = "transformer.skops"
-MODEL = "model.skops"
-METADATA = "model.json"
-ARTIFACTS = (TRANSFORMER, MODEL, METADATA)
+__all__ = ["ARTIFACTS", "METADATA", "MODEL", "TRANSFORMER", "ArtifactError", "load", "md5", "pointer", "recorded_md5",
+           "save", "verify"]
+
 # Everything skops may rebuild on load: anything else in a file is refused (no arbitrary objects).
 TRUSTED_TYPES = ["numpy.dtype"]
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-
-
-class ArtifactError(Exception):
-    """An artifact is missing, corrupt (hash mismatch) or not loadable."""
-
-
-def md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as data:
-        for chunk in iter(lambda: data.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def canonical_skops(data: bytes) -> bytes:
@@ -77,32 +63,6 @@ def save(trained: Trained, directory: Path, metadata: dict[str, Any]) -> dict[st
     record = {**metadata, "metrics": trained.metrics, "classes": [str(c) for c in trained.model.classes_]}
     (directory / METADATA).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return {name: md5(directory / name) for name in ARTIFACTS}
-
-
-def pointer(path: Path) -> str:
-    """The .dvc pointer file DVC writes for `path` (out: md5, size, hash, path)."""
-    return f"outs:\n- md5: {md5(path)}\n  size: {path.stat().st_size}\n  hash: md5\n  path: {path.name}\n"
-
-
-def recorded_md5(dvc_file: Path) -> str:
-    match = re.search(r"^\s*-?\s*md5: ([0-9a-f]{32})$", dvc_file.read_text(), re.MULTILINE)
-    if not match:
-        raise ArtifactError(f"{dvc_file} records no md5")
-    return match.group(1)
-
-
-def verify(directory: Path, pointers: Path) -> dict[str, str]:
-    """Checks each artifact in `directory` against its pointer in `pointers`; returns the md5s."""
-    hashes = {}
-    for name in ARTIFACTS:
-        path, expected = directory / name, recorded_md5(pointers / f"{name}.dvc")
-        if not path.is_file():
-            raise ArtifactError(f"{name} is missing from {directory}")
-        actual = md5(path)
-        if actual != expected:
-            raise ArtifactError(f"{name} is corrupt: md5 {actual}, but its .dvc file records {expected}")
-        hashes[name] = actual
-    return hashes
 
 
 def load(directory: Path, pointers: Path) -> tuple[Any, Any, dict[str, Any], dict[str, str]]:

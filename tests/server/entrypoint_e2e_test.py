@@ -1,0 +1,114 @@
+"""The entrypoint end to end: artifacts pushed to moto's S3 with DVC, a real `mlflow server`,
+then `/ready`, predictions equal to the offline pipeline, and the served model in MLflow."""
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from server.model import artifacts, penguins
+from tests.support.mlflow_server import mlflow_server, runs, tags
+from tests.support.network import free_port, wait_for_http
+from tests.support.s3 import dvc_push, moto_s3
+
+ENTRYPOINT = Path(os.environ["ENTRYPOINT"])
+TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
+POINTERS = Path(os.environ["POINTER_FILE"]).parent
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.load(answer)
+
+
+@pytest.fixture(scope="module")
+def services(tmp_path_factory: pytest.TempPathFactory):
+    workdir = tmp_path_factory.mktemp("services")
+    with moto_s3(workdir) as s3, mlflow_server(workdir) as tracking:
+        dvc_push(s3, TRAINED, "penguins", workdir)
+        yield s3, tracking, workdir
+
+
+def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> None:
+    s3, tracking, _ = services
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "MODEL_WORKDIR": str(tmp_path / "work"),
+           "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins", "MLFLOW_TRACKING_URI": tracking, **s3.env()}
+    with open(tmp_path / "entrypoint.log", "w") as log:
+        server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
+        _, test_set = penguins.split(penguins.load())
+        transformer, model, _, hashes = artifacts.load(TRAINED, POINTERS)
+        expected = list(model.predict(transformer.transform(test_set[penguins.FEATURES])))
+        rows = test_set[penguins.FEATURES].astype(object).where(test_set[penguins.FEATURES].notna(), None)
+        served = post(f"http://127.0.0.1:{port}/predict", {"records": rows.to_dict("records")})
+        assert [p["species"] for p in served["predictions"]] == expected
+
+        info = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))
+        assert info["artifacts"] == hashes
+        recorded = wait_for_mlflow_run(tracking)
+        assert {key: recorded[key] for key in recorded if key.startswith("served.md5.")} == {
+            f"served.md5.{name}": md5 for name, md5 in hashes.items()}
+        assert recorded["served.model_name"] == "penguin-species"
+    finally:
+        server.terminate()
+        code = server.wait(timeout=30)
+    log_text = (tmp_path / "entrypoint.log").read_text()
+    # The entrypoint became uvicorn (same process), which shuts down gracefully on SIGTERM and then
+    # re-raises the signal, as uvicorn does, so the exit status reports it.
+    assert code in (0, -15), log_text
+    assert "Finished server process" in log_text, log_text
+    steps = [log_text.index(f"[{n}/4]") for n in range(1, 5)]
+    assert steps == sorted(steps), log_text
+
+
+def wait_for_mlflow_run(tracking: str, timeout: float = 120) -> dict[str, str]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [tags(run) for run in runs_or_none(tracking)]
+        if found:
+            return found[0]
+        time.sleep(1)
+    raise AssertionError("the server never reported to MLflow")
+
+
+def runs_or_none(tracking: str) -> list[dict]:
+    try:
+        return runs(tracking, "prediction-server")
+    except urllib.error.HTTPError:  # the experiment does not exist yet
+        return []
+
+
+def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "MODEL_WORKDIR": str(tmp_path / "work")}
+    with open(tmp_path / "entrypoint.log", "w") as log:
+        server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
+        answer = post(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Biscoe", "flipper_length_mm": 230}]})
+        assert answer["predictions"][0]["species"] == "Gentoo"
+        assert answer["model_version"] == "default"
+        # The default MLflow tracking is file-based, in the workdir; the report arrives in the background.
+        meta = wait_for(lambda: list((tmp_path / "work" / "mlruns").glob("*/*/tags/served.md5.model.skops")))
+        assert meta[0].read_text() == artifacts.recorded_md5(POINTERS / "model.skops.dvc")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def wait_for(probe, timeout: float = 120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
+    return found

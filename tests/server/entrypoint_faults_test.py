@@ -1,0 +1,104 @@
+"""The entrypoint's fault matrix: each misconfiguration gives one line naming the fix, its own
+exit code, and no server (nothing listens on the port afterwards)."""
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support.network import free_port, is_listening
+from tests.support.s3 import S3, dvc_push, moto_s3
+
+ENTRYPOINT = Path(os.environ["ENTRYPOINT"])
+TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
+
+
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory):
+    workdir = tmp_path_factory.mktemp("s3")
+    with moto_s3(workdir) as running:
+        dvc_push(running, TRAINED, "penguins", workdir)
+        yield running
+
+
+def start(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, int]:
+    port = int(env.pop("PORT", free_port()))
+    environment = {"PATH": os.environ["PATH"], "HOST": "127.0.0.1", "PORT": str(port),
+                   "MODEL_WORKDIR": str(tmp_path / "work"), "DVC_PULL_RETRIES": "2", **env}
+    result = subprocess.run([str(ENTRYPOINT)], env=environment, capture_output=True, text=True, timeout=300)
+    return result, port
+
+
+def assert_fails(result: subprocess.CompletedProcess, port: int, code: int, *phrases: str) -> None:
+    errors = [line for line in result.stderr.splitlines() if line.startswith("entrypoint: error:")]
+    assert result.returncode == code, result.stderr
+    assert len(errors) == 1, result.stderr
+    assert result.stderr.rstrip().endswith(errors[0]), "the error must be the last line"
+    for phrase in phrases:
+        assert phrase in errors[0], errors[0]
+    assert "exec uvicorn" not in result.stderr
+    assert not is_listening(port)
+
+
+def test_an_invalid_variable(tmp_path: Path) -> None:
+    result, port = start(tmp_path, WEB_CONCURRENCY="many")
+    assert_fails(result, port, 64, "WEB_CONCURRENCY='many' is not a whole number")
+
+
+def test_a_remote_that_is_neither_s3_nor_a_path(tmp_path: Path) -> None:
+    result, port = start(tmp_path, DVC_REMOTE_URL="ftp://models/penguins")
+    assert_fails(result, port, 64, "DVC_REMOTE_URL='ftp://models/penguins' is neither s3://BUCKET/PATH")
+
+
+def test_a_missing_secret_key(tmp_path: Path, s3: S3) -> None:
+    env = s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins")
+    del env["AWS_SECRET_ACCESS_KEY"]
+    result, port = start(tmp_path, **env)
+    assert_fails(result, port, 64, "AWS_SECRET_ACCESS_KEY is not set")
+
+
+def test_bad_credentials(tmp_path: Path, s3: S3) -> None:
+    result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins", AWS_SECRET_ACCESS_KEY="wrong"))
+    assert_fails(result, port, 77, "refused the credentials", "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+
+
+def test_an_unreachable_endpoint(tmp_path: Path, s3: S3) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins", DVC_REMOTE_ENDPOINT_URL=dead))
+    assert_fails(result, port, 69, f"cannot reach {dead}", "check DVC_REMOTE_ENDPOINT_URL")
+
+
+def test_a_missing_bucket(tmp_path: Path, s3: S3) -> None:
+    result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL="s3://no-such-bucket/penguins"))
+    assert_fails(result, port, 66, "bucket 'no-such-bucket' does not exist")
+
+
+def test_a_missing_artifact(tmp_path: Path, s3: S3) -> None:
+    result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/empty"))
+    assert_fails(result, port, 66, f"s3://{s3.bucket}/empty lacks", "model.skops", "dvc push")
+
+
+def test_a_corrupt_artifact(tmp_path: Path, s3: S3) -> None:
+    project = dvc_push(s3, TRAINED, "corrupt", tmp_path)
+    digest = (project / "model.skops.dvc").read_text().split("md5: ")[1].split()[0]
+    s3.client().put_object(Bucket=s3.bucket, Key=f"corrupt/files/md5/{digest[:2]}/{digest[2:]}", Body=b"not a model")
+    result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/corrupt"))
+    assert_fails(result, port, 65, "model.skops is corrupt", f"records {digest}")
+
+
+def test_an_unwritable_workdir(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    result, port = start(tmp_path, MODEL_WORKDIR=str(tmp_path / "a-file" / "work"))
+    assert_fails(result, port, 73, "is not writable", "point MODEL_WORKDIR at a writable directory")
+
+
+def test_a_port_in_use(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result, _ = start(tmp_path, PORT=str(port))
+        assert result.returncode == 75, result.stderr
+        assert f"port {port} on 127.0.0.1 is already in use; stop what listens there or set PORT" in result.stderr
+        assert "exec uvicorn" not in result.stderr
+
