@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-IMAGES = {name: Path(os.environ[name]) for name in ("BASE_CC", "BASE_PYTHON3", "HELLO")}
+IMAGES = {name: Path(os.environ[name]) for name in ("BASE_CC", "BASE_PYTHON3", "HELLO", "SERVER")}
 FORBIDDEN = ["bin/sh", "bin/bash", "bin/dash", "bin/dpkg", "bin/apt", "bin/apt-get", "bin/busybox"]
 
 

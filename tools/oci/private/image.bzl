@@ -49,6 +49,10 @@ def _oci_image_impl(ctx):
     args = ctx.actions.args()
     args.add("--spec", spec)
     inputs = [spec]
+    if [v for v in ctx.attr.labels.values() + ctx.attr.annotations.values() if "{" in v]:
+        # {KEY} in labels and annotations: Bazel's stable status (with --stamp, see .bazelrc).
+        args.add("--stamp", ctx.info_file)
+        inputs.append(ctx.info_file)
     if ctx.attr.base:
         base = ctx.attr.base[OciImageInfo].layout
         args.add("--base", base.path)
@@ -89,8 +93,9 @@ output group (`<name>.digest`).""",
         "env": attr.string_dict(doc = "Environment variables; `$NAME` / `${NAME}` expand against the base's values."),
         "workdir": attr.string(doc = "Config.WorkingDir."),
         "user": attr.string(doc = "Config.User: `name`, `uid` or `uid:gid`."),
-        "labels": attr.string_dict(doc = "Config.Labels, merged over the base's."),
-        "annotations": attr.string_dict(doc = "Manifest annotations."),
+        "labels": attr.string_dict(doc = "Config.Labels, merged over the base's. `{KEY}` is replaced by " +
+                                          "KEY from Bazel's stable workspace status when stamping, else by `unknown`."),
+        "annotations": attr.string_dict(doc = "Manifest annotations; `{KEY}` as in `labels`."),
         "exposed_ports": attr.string_list(doc = "Config.ExposedPorts, e.g. `[\"9000/tcp\"]`."),
         "volumes": attr.string_list(doc = "Config.Volumes: paths."),
         "os": attr.string(default = "linux", doc = "The image's OS."),

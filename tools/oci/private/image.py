@@ -23,6 +23,12 @@ from tools.oci.private.layout import (
 )
 
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+STAMP_KEY = re.compile(r"\{(\w+)\}")
+
+
+def stamp(values: dict[str, str], status: dict[str, str]) -> dict[str, str]:
+    """{KEY} -> its value in Bazel's stable status; unknown when not stamping."""
+    return {key: STAMP_KEY.sub(lambda m: status.get(m.group(1), "unknown"), value) for key, value in values.items()}
 
 
 def expand_env(base_env: list[str], updates: dict[str, str]) -> list[str]:
@@ -57,12 +63,16 @@ def apply_settings(config: Json, spec: Json) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path, required=True)
+    parser.add_argument("--stamp", type=Path, help="Bazel's stable-status.txt, for {KEY} in labels and annotations")
     parser.add_argument("--base", type=Path, help="the base image's layout directory")
     parser.add_argument("--layer", nargs=2, action="append", default=[], metavar=("DESCRIPTOR", "BLOB"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--digest", type=Path, required=True, help="where to write the manifest digest")
     args = parser.parse_args()
     spec = json.loads(args.spec.read_text())
+    if args.stamp:
+        status = dict(line.split(" ", 1) for line in args.stamp.read_text().splitlines() if " " in line)
+        spec["labels"], spec["annotations"] = stamp(spec["labels"], status), stamp(spec["annotations"], status)
     args.out.mkdir(parents=True, exist_ok=True)
 
     layers: list[Json] = []

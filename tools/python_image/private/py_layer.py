@@ -49,6 +49,13 @@ def stub_settings(stub: Path) -> tuple[str, list[str]]:
 
 
 def place(root: Path, dest: str, source: str | None) -> None:
+    """Copies one runfile (a file, an empty __init__.py when source is None, or a whole directory
+    a rule declared as its output) to dest below root."""
+    if source is not None and os.path.isdir(source):
+        for child in sorted(Path(source).rglob("*")):
+            if child.is_file():
+                place(root, f"{dest}/{child.relative_to(source)}", str(child))
+        return
     target = root / dest.lstrip("/")
     if target.exists():
         if source and not filecmp.cmp(source, target, shallow=False):
