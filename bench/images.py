@@ -62,9 +62,10 @@ def deb_floor(output_base: Path) -> int:
     return total
 
 
-def site_packages_floor(layer_tar: Path) -> int:
-    with tarfile.open(layer_tar) as archive:
-        return sum(m.size for m in archive.getmembers() if m.isfile() and not m.name.endswith(".pyc"))
+def site_packages_floor(manifest: Path, execroot: Path) -> int:
+    """The wheels' own files, as installed (before .pyc and before any exclusion)."""
+    sources = {source for _, source in json.loads(manifest.read_text()) if source}
+    return sum(os.path.getsize(execroot / source) for source in sources)
 
 
 def main() -> None:
@@ -100,8 +101,9 @@ def main() -> None:
     changed = [layer for layer in after if layer not in before]
 
     floor_debs = deb_floor(output_base)
-    site_tars = sorted((bin_dir / package).glob("*_site_packages.tar"))
-    floor_site = sum(site_packages_floor(tar) for tar in site_tars)
+    execroot = output_base / "execroot" / "_main"
+    manifests = sorted((bin_dir / package).glob("*_site_packages.runfiles.json"))
+    floor_site = sum(site_packages_floor(manifest, execroot) for manifest in manifests)
     floor = floor_debs + floor_site
     total_c, total_u = sum(c for _, c, _ in after), sum(u for _, _, u in after)
 

@@ -275,7 +275,7 @@ buildroot::run_handoffs() {
 buildroot::podman_config() {
   local dir
   dir="$(buildroot::cache_dir)/podman"
-  mkdir -p "$dir/storage" "$dir/run" "$dir/tmp" "$dir/var-run/lock"
+  mkdir -p "$dir/storage" "$dir/run" "$dir/tmp" "$dir/var-run/lock" "$dir/var-cache"
   cat >"$dir/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
@@ -289,7 +289,8 @@ tmp_dir = "$dir/tmp"
 image_copy_tmp_dir = "$dir/tmp"
 EOF
   printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/run"\n' "$dir" "$dir" >"$dir/storage.conf"
-  BUILDROOT_EXTRA_ARGS+=(--bind /sys/fs/cgroup /sys/fs/cgroup --bind "$dir" "$dir" --bind "$dir/var-run" /run)
+  BUILDROOT_EXTRA_ARGS+=(--bind /sys/fs/cgroup /sys/fs/cgroup --bind "$dir" "$dir" --bind "$dir/var-run" /run
+    --bind "$dir/var-cache" /var/cache/containers)
   BUILDROOT_EXTRA_ENV+=(CONTAINERS_CONF "$dir/containers.conf" CONTAINERS_STORAGE_CONF "$dir/storage.conf"
     PODMAN_IGNORE_CGROUPSV1_WARNING 1 TMPDIR "$dir/tmp")
 }

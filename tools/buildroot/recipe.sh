@@ -67,6 +67,8 @@ BUILDROOT_PACKAGES=(
   ca-certificates=20250419+deb13u1
   ca-certificates-java=20240118
   git=1:2.47.3-0+deb13u1
+  # strip, for the debug info many wheels' shared libraries carry into image layers.
+  binutils-x86-64-linux-gnu=2.44-3
   # Test-only tools: image validation, daemonless runs, a registry, and Postgres for Airflow.
   skopeo=1.18.0+ds1-1+b5
   umoci=0.4.7+ds-4+b10

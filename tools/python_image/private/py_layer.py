@@ -12,11 +12,13 @@ the launcher that starts it.
 
 import argparse
 import filecmp
+import fnmatch
 import json
 import os
 import py_compile
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -71,6 +73,20 @@ def place(root: Path, dest: str, source: str | None) -> None:
     target.chmod(target.stat().st_mode & 0o755 | 0o644)
 
 
+def strip_debug_info(root: Path) -> None:
+    """Many wheels ship shared libraries with their debug info (uvloop: 14 MB of it); Debian's
+    packages never do. Symbols stay, so tracebacks and profilers still name functions."""
+    libraries = [str(path) for path in sorted(root.rglob("*")) if path.is_file() and _is_elf(path)]
+    strip = shutil.which("x86_64-linux-gnu-strip") or shutil.which("strip") or "/usr/bin/x86_64-linux-gnu-strip"
+    for start in range(0, len(libraries), 200):
+        subprocess.run([strip, "--strip-debug", *libraries[start:start + 200]], check=True)
+
+
+def _is_elf(path: Path) -> bool:
+    with open(path, "rb") as data:
+        return data.read(4) == b"\x7fELF"
+
+
 def compile_tree(root: Path) -> None:
     for source in sorted(root.rglob("*.py")):
         cfile = py_compile.compile(str(source), dfile="/" + str(source.relative_to(root)), quiet=2,
@@ -86,6 +102,7 @@ def main() -> None:
     parser.add_argument("--stub", type=Path, required=True, help="the py_binary's executable")
     parser.add_argument("--name", required=True, help="the binary's name: /app/<name> is the launcher")
     parser.add_argument("--prefix", default="/app")
+    parser.add_argument("--exclude", action="append", default=[], help="site-packages paths to leave out (fnmatch)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
@@ -105,9 +122,12 @@ def main() -> None:
                 third_party = SITE_PACKAGES in "/" + path and not path.startswith("_main/")
                 inside = path.split(SITE_PACKAGES, 1)[-1]
                 if args.part == "site-packages" and third_party and inside != "__init__.py":  # rules_python's, not the wheel's
-                    place(root, f"{site_packages}/{inside}", source)
+                    if not any(fnmatch.fnmatchcase(inside, pattern) for pattern in args.exclude):
+                        place(root, f"{site_packages}/{inside}", source)
                 elif args.part == "app" and not third_party:
                     place(root, f"{runfiles}/{path}", source)
+        if args.part == "site-packages":
+            strip_debug_info(root)
         compile_tree(root)
         for directory in (d for d in root.rglob("*") if d.is_dir()):
             directory.chmod(0o755)
