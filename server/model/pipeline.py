@@ -49,8 +49,10 @@ def evaluate(transformer: ColumnTransformer, model: LogisticRegression, frame: p
 
 
 def predict_proba(transformer: ColumnTransformer, model: LogisticRegression, records: list[dict]) -> np.ndarray:
-    """Class probabilities (columns in model.classes_ order) for records of the feature schema."""
-    frame = pd.DataFrame.from_records(records, columns=FEATURES)
-    frame[NUMERIC] = frame[NUMERIC].astype("float64")
-    frame[CATEGORICAL] = frame[CATEGORICAL].astype("object").where(frame[CATEGORICAL].notna(), np.nan)
-    return model.predict_proba(transformer.transform(frame))
+    """Class probabilities (columns in model.classes_ order) for records of the feature schema;
+    a missing or None feature is imputed like a missing value in training."""
+    # Built column by column in final dtypes: per-request astype/where calls cost more than the model.
+    columns = {name: np.array([record.get(name) for record in records], dtype="float64") for name in NUMERIC}
+    for name in CATEGORICAL:
+        columns[name] = np.array([np.nan if record.get(name) is None else record[name] for record in records], dtype=object)
+    return model.predict_proba(transformer.transform(pd.DataFrame(columns, columns=FEATURES)))

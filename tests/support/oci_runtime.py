@@ -34,6 +34,7 @@ class Container:
     args: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     read_only: bool = False
+    mounts: dict[str, Path] = field(default_factory=dict)  # container path -> host path, read-only
     name: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:12])
     process: subprocess.Popen | None = None
 
@@ -78,6 +79,9 @@ class Container:
                                  "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
         config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                                  "options": ["nosuid", "nodev", "mode=1777"]})
+        for destination, source in self.mounts.items():
+            config["mounts"].append({"destination": destination, "type": "none", "source": str(source),
+                                     "options": ["rbind", "ro", "nosuid", "nodev"]})
         path.write_text(json.dumps(config))
 
     def _command(self) -> list[str]:
