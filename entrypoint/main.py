@@ -76,6 +76,7 @@ def run() -> list[str]:
     log.info("entrypoint: [1/4] configuring DVC: remote %s%s", settings.remote_url,
              f" at {settings.endpoint_url}" if settings.endpoint_url else "")
     storage.prepare_workdir(settings)
+    settings = storage.fetch_pointers(settings)
     storage.configure(settings)
     storage.preflight(settings)
     hashes = storage.pull(settings)

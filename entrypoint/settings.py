@@ -18,6 +18,7 @@ DEFAULT_REMOTE = DEFAULT_POINTERS / "default_remote"
 class Settings:
     remote_url: str
     endpoint_url: str | None
+    pointers_url: str | None
     workdir: Path
     pointers: Path
     pull_timeout: float
@@ -61,6 +62,9 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
             raise Failure(Exit.BAD_SETTING, f"{missing.pop()} is not set; S3 credentials need both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
     elif "://" in remote or not remote.startswith("/"):
         raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_URL={remote!r} is neither s3://BUCKET/PATH nor an absolute local path")
+    pointers_url = env.get("DVC_POINTERS_URL", "").strip().rstrip("/") or None
+    if pointers_url and not (pointers_url.startswith("s3://") and urlsplit(pointers_url).netloc):
+        raise Failure(Exit.BAD_SETTING, f"DVC_POINTERS_URL={pointers_url!r} must be s3://BUCKET/PATH (where the pipeline publishes .dvc files)")
     endpoint = env.get("DVC_REMOTE_ENDPOINT_URL", "").strip() or None
     if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
         raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_ENDPOINT_URL={endpoint!r} must be an http(s):// URL")
@@ -73,6 +77,7 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
     return Settings(
         remote_url=remote.rstrip("/"),
         endpoint_url=endpoint,
+        pointers_url=pointers_url,
         workdir=workdir,
         pointers=Path(env.get("DVC_POINTERS_DIR", "").strip() or DEFAULT_POINTERS),
         pull_timeout=_integer(env, "DVC_PULL_TIMEOUT", 300, 1, 86_400),

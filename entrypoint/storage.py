@@ -2,13 +2,17 @@
 commands, a preflight of the remote (so each misconfiguration gets its own message), then
 `dvc pull` with a timeout and retries, and the md5 check of what arrived."""
 
+import dataclasses
 import logging
 import os
 import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from entrypoint.failures import Exit, Failure
 from entrypoint.settings import Settings
@@ -89,24 +93,44 @@ def preflight(settings: Settings) -> None:
                           "push the artifacts there (dvc push) or point DVC_REMOTE_URL at the remote that has them")
         return
 
+    bucket, prefix = settings.bucket_and_prefix
+    client = s3_client(settings)
+    with s3_failures(settings, bucket):
+        client.head_bucket(Bucket=bucket)
+        missing = [name for name, key in keys.items() if not _exists(client, bucket, f"{prefix}/{key}" if prefix else key)]
+    if missing:
+        raise Failure(Exit.MISSING_DATA, f"{settings.remote_url} lacks {', '.join(missing)}; push the artifacts "
+                      "(dvc push) or point DVC_REMOTE_URL at the remote that has them")
+
+
+def s3_client(settings: Settings):
     import boto3
-    import botocore.exceptions as errors
     from botocore.config import Config
 
-    bucket, prefix = settings.bucket_and_prefix
-    client = boto3.client("s3", endpoint_url=settings.endpoint_url,
-                          config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2}))
+    return boto3.client("s3", endpoint_url=settings.endpoint_url,
+                        config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2}))
+
+
+def _exists(client, bucket: str, key: str) -> bool:
+    import botocore.exceptions as errors
+
+    try:
+        client.head_object(Bucket=bucket, Key=key)
+        return True
+    except errors.ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
+            return False
+        raise
+
+
+@contextmanager
+def s3_failures(settings: Settings, bucket: str) -> Iterator[None]:
+    """Turns S3 errors into the entrypoint's failures, each with its fix."""
+    import botocore.exceptions as errors
+
     where = settings.endpoint_url or "AWS S3"
     try:
-        client.head_bucket(Bucket=bucket)
-        missing = []
-        for name, key in keys.items():
-            try:
-                client.head_object(Bucket=bucket, Key=f"{prefix}/{key}" if prefix else key)
-            except errors.ClientError as error:
-                if error.response["Error"]["Code"] not in ("404", "NoSuchKey"):
-                    raise
-                missing.append(name)
+        yield
     except errors.NoCredentialsError:
         raise Failure(Exit.BAD_SETTING, "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
     except (errors.EndpointConnectionError, errors.ConnectTimeoutError, errors.ReadTimeoutError) as error:
@@ -119,9 +143,26 @@ def preflight(settings: Settings) -> None:
             raise Failure(Exit.BAD_CREDENTIALS, f"{where} refused the credentials for bucket {bucket!r} ({code}); "
                           "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
         raise Failure(Exit.UNREACHABLE, f"{where} answered {code} for bucket {bucket!r}; check the endpoint") from None
-    if missing:
-        raise Failure(Exit.MISSING_DATA, f"{settings.remote_url} lacks {', '.join(missing)}; push the artifacts "
-                      "(dvc push) or point DVC_REMOTE_URL at the remote that has them")
+
+
+def fetch_pointers(settings: Settings) -> Settings:
+    """With DVC_POINTERS_URL, the .dvc files the pipeline published replace the image's own."""
+    if not settings.pointers_url:
+        return settings
+    parts = urlsplit(settings.pointers_url)
+    bucket, prefix = parts.netloc, parts.path.strip("/")
+    target = settings.workdir / "pointers"
+    target.mkdir(parents=True, exist_ok=True)
+    client = s3_client(settings)
+    with s3_failures(settings, bucket):
+        for name in pointers.ARTIFACTS:
+            key = f"{prefix}/{name}.dvc" if prefix else f"{name}.dvc"
+            if not _exists(client, bucket, key):
+                raise Failure(Exit.MISSING_DATA, f"{settings.pointers_url} has no {name}.dvc; run the training "
+                              "pipeline's publish step, or unset DVC_POINTERS_URL to serve the image's own model")
+            client.download_file(bucket, key, str(target / f"{name}.dvc"))
+    log.info("entrypoint:   pointer files from %s", settings.pointers_url)
+    return dataclasses.replace(settings, pointers=target)
 
 
 def pull(settings: Settings) -> dict[str, str]:

@@ -68,9 +68,15 @@ def save(trained: Trained, directory: Path, metadata: dict[str, Any]) -> dict[st
 def load(directory: Path, pointers: Path) -> tuple[Any, Any, dict[str, Any], dict[str, str]]:
     """(transformer, model, metadata, md5s), after verifying every hash."""
     hashes = verify(directory, pointers)
+    transformer, model = load_objects(directory)
+    return transformer, model, json.loads((directory / METADATA).read_text()), hashes
+
+
+def load_objects(directory: Path) -> tuple[Any, Any]:
+    """The transformer and model, with skops' type checks but no hash check: for the code that
+    has just written them."""
     try:
-        transformer = sio.load(directory / TRANSFORMER, trusted=TRUSTED_TYPES)
-        model = sio.load(directory / MODEL, trusted=TRUSTED_TYPES)
+        return (sio.load(directory / TRANSFORMER, trusted=TRUSTED_TYPES),
+                sio.load(directory / MODEL, trusted=TRUSTED_TYPES))
     except Exception as error:  # skops raises many types; each means the same: not loadable
         raise ArtifactError(f"cannot load the model artifacts: {error}") from error
-    return transformer, model, json.loads((directory / METADATA).read_text()), hashes

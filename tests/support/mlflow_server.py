@@ -1,6 +1,8 @@
 """A real `mlflow server` on 127.0.0.1 (sqlite backend), and reads of what it recorded."""
 
 import json
+import os
+import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -8,21 +10,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.network import free_port, wait_for_http
-from tests.support.processes import python_env, start_python, stop
+from tests.support.processes import stop
 
 
 @contextmanager
 def mlflow_server(workdir: Path) -> Iterator[str]:
-    """Yields the tracking URI. Job execution is off: it would start seven more workers."""
+    """Yields the tracking URI. The server is //tests/support:mlflow_server, named by the test's
+    MLFLOW_SERVER variable. Job execution is off: it would start seven more workers."""
     port = free_port()
     store = workdir / f"mlflow-{port}"
     store.mkdir()
-    process = start_python(
-        ["-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", f"file://{store / 'artifacts'}"],
-        store / "server.log",
-        env=python_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
-    )
+    command = [os.environ["MLFLOW_SERVER"], "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+               "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", f"file://{store / 'artifacts'}"]
+    with open(store / "server.log", "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{uri}/health", timeout=180, alive=lambda: process.poll() is None)

@@ -1,6 +1,6 @@
 """`py_pytest`: a py_test whose sources are collected and run by pytest."""
 
-def py_pytest(name, srcs, deps = [], args = [], **kwargs):
+def py_pytest(name, srcs, deps = [], args = [], hub = "pypi", **kwargs):
     """Runs `srcs` with pytest as one Bazel test.
 
     pytest's own runner (tools/pytest/runner.py) is the main, so the test files stay plain pytest
@@ -11,13 +11,15 @@ def py_pytest(name, srcs, deps = [], args = [], **kwargs):
       srcs: the pytest modules to collect.
       deps: py_library and @pypi//... dependencies of the tests.
       args: extra pytest arguments, after the test files.
+      hub: the pip hub whose pytest runs the tests; it must be the hub of every other dependency
+        (`pypi` for the server, `pypi_airflow` for Airflow).
       **kwargs: passed to py_test (data, env, size, tags, ...).
     """
     native.py_test(
         name = name,
         srcs = srcs + ["//tools/pytest:runner.py"],
         main = "//tools/pytest:runner.py",
-        deps = deps + ["@pypi//pytest"],
+        deps = deps + ["@%s//pytest" % hub],
         args = ["$(rootpath %s)" % src for src in srcs] + args,
         **kwargs
     )

@@ -1,0 +1,116 @@
+"""The training pipeline end to end with `airflow dags test`, on a real PostgreSQL metadata
+database, moto's S3 and a real `mlflow server`; then the closed loop: the prediction server's
+entrypoint, pointed at the same S3, serves the pipeline's model."""
+
+import json
+import os
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from server.model import artifacts, penguins
+from tests.support.mlflow_server import api, mlflow_server
+from tests.support.network import free_port, wait_for_http
+from tests.support.postgres import postgres
+from tests.support.s3 import moto_s3
+
+AIRFLOW = Path(os.environ["AIRFLOW"])
+ENTRYPOINT = Path(os.environ["ENTRYPOINT"])
+DAGS = Path(os.environ["DAGS"]).parent
+REMOTE_PATH = "pipeline"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory):
+    workdir = tmp_path_factory.mktemp("stack")
+    with postgres(workdir / "db") as database, moto_s3(workdir) as s3, mlflow_server(workdir) as tracking:
+        home = workdir / "airflow-home"
+        env = {
+            "PATH": os.environ["PATH"], "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            # Two cores: no 32 LocalExecutor workers; and no log server listening on every interface.
+            "AIRFLOW__CORE__PARALLELISM": "2", "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
+            "PENGUINS_DVC_REMOTE_URL": f"s3://{s3.bucket}/{REMOTE_PATH}", "PENGUINS_DVC_ENDPOINT_URL": s3.endpoint,
+            "AWS_ENDPOINT_URL_S3": s3.endpoint, "AWS_ACCESS_KEY_ID": s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_DEFAULT_REGION": s3.region, "MLFLOW_TRACKING_URI": tracking,
+        }
+        airflow(env, "db", "migrate")
+        yield env, s3, tracking, home
+
+
+def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    return result
+
+
+def s3_keys(s3) -> set[str]:
+    listing = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=REMOTE_PATH)
+    return {item["Key"] for item in listing.get("Contents", [])}
+
+
+def champion(tracking: str) -> dict:
+    return api(tracking, "registered-models/alias?name=penguin-species&alias=champion")["model_version"]
+
+
+@pytest.fixture(scope="module")
+def first_run(stack):
+    env, s3, tracking, home = stack
+    result = airflow(env, "dags", "test", "penguins_training")
+    return result, env, s3, tracking, home
+
+
+def test_the_pipeline_registers_and_publishes(first_run) -> None:
+    result, _, s3, tracking, _ = first_run
+    assert "state=success" in result.stdout + result.stderr, result.stdout[-2000:]
+    version = champion(tracking)
+    assert version["version"] == "1" and version["current_stage"] in ("None", None, "")
+    keys = s3_keys(s3)
+    pointers = {key for key in keys if "/pointers/" in key}
+    assert pointers == {f"{REMOTE_PATH}/pointers/{name}.dvc" for name in artifacts.ARTIFACTS}
+    for name in artifacts.ARTIFACTS:
+        body = s3.client().get_object(Bucket=s3.bucket, Key=f"{REMOTE_PATH}/pointers/{name}.dvc")["Body"].read().decode()
+        digest = body.split("md5: ")[1].split()[0]
+        assert f"{REMOTE_PATH}/files/md5/{digest[:2]}/{digest[2:]}" in keys
+
+
+def test_a_failing_gate_publishes_nothing(first_run) -> None:
+    _, env, s3, tracking, _ = first_run
+    before = s3_keys(s3)
+    result = subprocess.run([str(AIRFLOW), "dags", "test", "penguins_training", "--conf", '{"accuracy_gate": 1.01}'],
+                            env=env, capture_output=True, text=True, timeout=1200)
+    output = result.stdout + result.stderr
+    assert "state=failed" in output or result.returncode != 0, output[-2000:]
+    assert "is below the gate 1.01" in output
+    assert s3_keys(s3) == before
+    assert champion(tracking)["version"] == "1"
+
+
+def test_the_server_serves_the_pipelines_model(first_run, tmp_path: Path) -> None:
+    _, env, s3, tracking, home = first_run
+    [trained] = [path for path in (home / "penguins").glob("*/artifacts") if (path / artifacts.MODEL).exists()][:1]
+    transformer, model = artifacts.load_objects(trained)
+    _, test_set = penguins.split(penguins.load())
+    expected = list(model.predict(transformer.transform(test_set[penguins.FEATURES])))
+
+    port = free_port()
+    server_env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "MODEL_WORKDIR": str(tmp_path / "w"),
+                  "DVC_REMOTE_URL": f"s3://{s3.bucket}/{REMOTE_PATH}", "DVC_POINTERS_URL": f"s3://{s3.bucket}/{REMOTE_PATH}/pointers",
+                  "DVC_REMOTE_ENDPOINT_URL": s3.endpoint, "AWS_ACCESS_KEY_ID": s3.access_key,
+                  "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_DEFAULT_REGION": s3.region, "MLFLOW_TRACKING_URI": tracking}
+    with open(tmp_path / "server.log", "w") as log:
+        server = subprocess.Popen([str(ENTRYPOINT)], env=server_env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
+        info = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))
+        assert info["version"] == champion(tracking)["version"] and info["mlflow_run_id"] == champion(tracking)["run_id"]
+        rows = test_set[penguins.FEATURES].astype(object).where(test_set[penguins.FEATURES].notna(), None)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", headers={"Content-Type": "application/json"},
+                                         data=json.dumps({"records": rows.to_dict("records")}).encode())
+        served = json.load(urllib.request.urlopen(request))
+        assert [p["species"] for p in served["predictions"]] == expected
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -1,0 +1,53 @@
+"""Debian's PostgreSQL 17, started by the test in a temporary directory on 127.0.0.1.
+
+PostgreSQL refuses to run as root, so initdb and the server run as the build root's `postgres`
+user (setpriv); that needs the build root's real root user: tag such tests `no-sandbox`.
+"""
+
+import os
+import pwd
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from tests.support.network import free_port, is_listening
+
+BIN = Path("/usr/lib/postgresql/17/bin")
+
+
+def as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups", *command], **kwargs)
+
+
+@contextmanager
+def postgres(workdir: Path, database: str = "airflow") -> Iterator[str]:
+    """Yields a SQLAlchemy URL (psycopg2) for a fresh database owned by user `airflow`."""
+    user = pwd.getpwnam("postgres")
+    data = workdir / "pgdata"
+    data.mkdir(parents=True)
+    for path in (workdir, data):
+        os.chown(path, user.pw_uid, user.pw_gid)
+    port = free_port()
+    as_postgres([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                check=True, capture_output=True)
+    log = workdir / "postgres.log"
+    server = subprocess.Popen(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups",
+                               str(BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+                               "-k", str(workdir), "-c", "fsync=off"],
+                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not is_listening(port):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        psql = [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
+        as_postgres([*psql, "CREATE USER airflow PASSWORD 'airflow'"], check=True, capture_output=True)
+        as_postgres([*psql, f"CREATE DATABASE {database} OWNER airflow"], check=True, capture_output=True)
+        yield f"postgresql+psycopg2://airflow:airflow@127.0.0.1:{port}/{database}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)

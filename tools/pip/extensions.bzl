@@ -1,0 +1,76 @@
+"""`pip_target`: a whole hash-pinned lock installed into one site-packages, as one py_library.
+
+    pip_target = use_extension("//tools/pip:extensions.bzl", "pip_target")
+    pip_target.install(name = "pypi_airflow", requirements_lock = "//third_party/python:airflow.lock")
+    use_repo(pip_target, "pypi_airflow")
+
+rules_python 0.22.1's `pip.parse` makes one repository per wheel and cannot load dependency
+cycles, and Airflow has them (apache-airflow-core <-> apache-airflow-task-sdk). This installs the
+lock as pip would into a virtualenv (`pip install --no-deps --require-hashes --target`), and gives
+every locked package an alias package, so `@pypi_airflow//numpy` works as with `pip.parse`.
+"""
+
+def _normalize(name):
+    return name.lower().replace("-", "_").replace(".", "_")
+
+def _pip_target_repository_impl(rctx):
+    lock = rctx.path(rctx.attr.requirements_lock)
+    rctx.report_progress("pip install --target of %s" % rctx.attr.requirements_lock.name)
+    result = rctx.execute(
+        [
+            rctx.which("python3"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--require-hashes",
+            "--no-compile",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            "site-packages",
+            "--requirement",
+            str(lock),
+        ],
+        timeout = 3600,
+        quiet = False,
+    )
+    if result.return_code != 0:
+        fail("pip_target: installing %s failed:\n%s" % (rctx.attr.requirements_lock, result.stderr[-4000:]))
+
+    names = []
+    for line in rctx.read(lock).splitlines():
+        if line and not line[0].isspace() and not line.startswith("#") and "==" in line:
+            names.append(_normalize(line.split("==")[0].split("[")[0]))
+    build = [
+        'package(default_visibility = ["//visibility:public"])',
+        "py_library(",
+        '    name = "site_packages",',
+        '    srcs = glob(["site-packages/**/*.py"]),',
+        '    data = glob(["site-packages/**/*"], exclude = ["site-packages/**/*.py", "site-packages/**/__pycache__/**", "site-packages/bin/**"]),',
+        '    imports = ["site-packages"],',
+        ")",
+    ]
+    rctx.file("BUILD.bazel", "\n".join(build) + "\n")
+    for name in names:
+        rctx.file("%s/BUILD.bazel" % name, 'alias(name = "%s", actual = "//:site_packages", visibility = ["//visibility:public"])\n' % name)
+
+_pip_target_repository = repository_rule(
+    implementation = _pip_target_repository_impl,
+    attrs = {"requirements_lock": attr.label(mandatory = True, allow_single_file = True)},
+)
+
+def _pip_target_impl(module_ctx):
+    for mod in module_ctx.modules:
+        for install in mod.tags.install:
+            _pip_target_repository(name = install.name, requirements_lock = install.requirements_lock)
+
+pip_target = module_extension(
+    implementation = _pip_target_impl,
+    tag_classes = {"install": tag_class(attrs = {
+        "name": attr.string(mandatory = True, doc = "The repository (hub) to create."),
+        "requirements_lock": attr.label(mandatory = True, doc = "A lock with --hash for every pin."),
+    })},
+    doc = "Installs a hash-pinned lock into one site-packages repository.",
+)
