@@ -8,6 +8,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,17 +27,22 @@ def as_postgres(command: list[str], **kwargs) -> subprocess.CompletedProcess:
 def postgres(workdir: Path, database: str = "airflow") -> Iterator[str]:
     """Yields a SQLAlchemy URL (psycopg2) for a fresh database owned by user `airflow`."""
     user = pwd.getpwnam("postgres")
-    data = workdir / "pgdata"
-    data.mkdir(parents=True)
-    for path in (workdir, data):
+    # pytest's own temporary folders are root's alone (0700): the server gets one it can reach.
+    base = Path(tempfile.mkdtemp(prefix="postgres-"))
+    base.chmod(0o755)
+    data = base / "data"
+    data.mkdir()
+    for path in (base, data):
         os.chown(path, user.pw_uid, user.pw_gid)
     port = free_port()
-    as_postgres([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                check=True, capture_output=True)
+    init = as_postgres([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+                       capture_output=True, text=True)
+    assert init.returncode == 0, init.stderr
+    workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "postgres.log"
     server = subprocess.Popen(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups",
                                str(BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                               "-k", str(workdir), "-c", "fsync=off"],
+                               "-k", str(base), "-c", "fsync=off"],
                               stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
@@ -50,4 +56,4 @@ def postgres(workdir: Path, database: str = "airflow") -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(base, ignore_errors=True)
