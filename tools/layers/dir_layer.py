@@ -1,0 +1,32 @@
+"""Writes a reproducible layer tar holding empty directories with the owners and modes given.
+Parents not listed belong to root, mode 0755."""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from tools.oci.private.layer_tar import write_tree
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", action="append", default=[], metavar="PATH:UID:GID:MODE")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    owners = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for spec in args.dir:
+            path, uid, gid, mode = spec.rsplit(":", 3)
+            path = path.strip("/")
+            (root / path).mkdir(parents=True, exist_ok=True)
+            for parent in (root / path).parents:
+                if parent != root and parent.is_relative_to(root):
+                    parent.chmod(0o755)
+            (root / path).chmod(int(mode, 8))
+            owners[path] = (int(uid), int(gid))
+        write_tree(root, args.out, owners)
+
+
+if __name__ == "__main__":
+    main()
