@@ -2,17 +2,16 @@
 database, moto's S3 and a real `mlflow server`; then the closed loop: the prediction server's
 entrypoint, pointed at the same S3, serves the pipeline's model."""
 
-import json
 import os
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from server.model import artifacts, penguins
+from server.model import artifacts
 from tests.support.mlflow_server import api, mlflow_server
-from tests.support.network import free_port, wait_for_http
+from tests.support.network import free_port, get_json, post_json, wait_for_http
+from tests.support.penguin_records import held_out_records, offline_species
 from tests.support.postgres import postgres
 from tests.support.s3 import moto_s3
 
@@ -91,9 +90,6 @@ def test_a_failing_gate_publishes_nothing(first_run) -> None:
 def test_the_server_serves_the_pipelines_model(first_run, tmp_path: Path) -> None:
     _, env, s3, tracking, home = first_run
     [trained] = [path for path in (home / "penguins").glob("*/artifacts") if (path / artifacts.MODEL).exists()][:1]
-    transformer, model = artifacts.load_objects(trained)
-    _, test_set = penguins.split(penguins.load())
-    expected = list(model.predict(transformer.transform(test_set[penguins.FEATURES])))
 
     port = free_port()
     server_env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "MODEL_WORKDIR": str(tmp_path / "w"),
@@ -104,13 +100,10 @@ def test_the_server_serves_the_pipelines_model(first_run, tmp_path: Path) -> Non
         server = subprocess.Popen([str(ENTRYPOINT)], env=server_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
-        info = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))
+        info = get_json(f"http://127.0.0.1:{port}/model")
         assert info["version"] == champion(tracking)["version"] and info["mlflow_run_id"] == champion(tracking)["run_id"]
-        rows = test_set[penguins.FEATURES].astype(object).where(test_set[penguins.FEATURES].notna(), None)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/predict", headers={"Content-Type": "application/json"},
-                                         data=json.dumps({"records": rows.to_dict("records")}).encode())
-        served = json.load(urllib.request.urlopen(request))
-        assert [p["species"] for p in served["predictions"]] == expected
+        served = post_json(f"http://127.0.0.1:{port}/predict", {"records": held_out_records()})
+        assert [p["species"] for p in served["predictions"]] == offline_species(trained)
     finally:
         server.terminate()
         server.wait(timeout=30)

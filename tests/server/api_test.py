@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from server.app.main import create_app
 from server.model import artifacts, penguins
+from tests.support.penguin_records import held_out_records, offline_species
 
 TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
 POINTERS = Path(os.environ["POINTER_FILE"]).parent
@@ -19,11 +20,6 @@ MAX_BATCH = 50
 def client() -> TestClient:
     with TestClient(create_app(TRAINED, POINTERS, max_batch_size=MAX_BATCH, report_to_mlflow=False)) as client:
         yield client
-
-
-def records(frame) -> list[dict]:
-    return [{key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
-            for row in frame[penguins.FEATURES].astype(object).where(frame[penguins.FEATURES].notna(), None).to_dict("records")]
 
 
 def test_liveness_and_readiness(client: TestClient) -> None:
@@ -45,16 +41,13 @@ def test_model_info_names_the_artifacts_and_schema(client: TestClient) -> None:
 
 
 def test_predictions_equal_the_offline_pipeline(client: TestClient) -> None:
-    transformer, model, _, _ = artifacts.load(TRAINED, POINTERS)
-    _, test_set = penguins.split(penguins.load())
-    expected = list(model.predict(transformer.transform(test_set[penguins.FEATURES])))
     served = []
-    rows = records(test_set)
+    rows = held_out_records()
     for start in range(0, len(rows), MAX_BATCH):
         answer = client.post("/predict", json={"records": rows[start:start + MAX_BATCH]})
         assert answer.status_code == 200, answer.text
         served += [p["species"] for p in answer.json()["predictions"]]
-    assert served == expected
+    assert served == offline_species(TRAINED)
 
 
 def test_missing_values_are_imputed(client: TestClient) -> None:

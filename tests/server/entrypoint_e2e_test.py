@@ -1,28 +1,21 @@
 """The entrypoint end to end: artifacts pushed to moto's S3 with DVC, a real `mlflow server`,
 then `/ready`, predictions equal to the offline pipeline, and the served model in MLflow."""
 
-import json
 import os
 import subprocess
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from server.model import artifacts, penguins
-from tests.support.mlflow_server import mlflow_server, runs, tags
-from tests.support.network import free_port, wait_for_http
+from server.model import artifacts
+from tests.support.mlflow_server import mlflow_server, served_models
+from tests.support.network import free_port, get_json, post_json, wait_for, wait_for_http
+from tests.support.penguin_records import held_out_records, offline_species
 from tests.support.s3 import dvc_push, moto_s3
 
 ENTRYPOINT = Path(os.environ["ENTRYPOINT"])
 TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
 POINTERS = Path(os.environ["POINTER_FILE"]).parent
-
-
-def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.load(answer)
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +35,12 @@ def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> N
         server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
-        _, test_set = penguins.split(penguins.load())
-        transformer, model, _, hashes = artifacts.load(TRAINED, POINTERS)
-        expected = list(model.predict(transformer.transform(test_set[penguins.FEATURES])))
-        rows = test_set[penguins.FEATURES].astype(object).where(test_set[penguins.FEATURES].notna(), None)
-        served = post(f"http://127.0.0.1:{port}/predict", {"records": rows.to_dict("records")})
-        assert [p["species"] for p in served["predictions"]] == expected
+        served = post_json(f"http://127.0.0.1:{port}/predict", {"records": held_out_records()})
+        assert [p["species"] for p in served["predictions"]] == offline_species(TRAINED)
 
-        info = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))
-        assert info["artifacts"] == hashes
-        recorded = wait_for_mlflow_run(tracking)
+        hashes = artifacts.verify(TRAINED, POINTERS)
+        assert get_json(f"http://127.0.0.1:{port}/model")["artifacts"] == hashes
+        recorded = wait_for(lambda: served_models(tracking))[0]
         assert {key: recorded[key] for key in recorded if key.startswith("served.md5.")} == {
             f"served.md5.{name}": md5 for name, md5 in hashes.items()}
         assert recorded["served.model_name"] == "penguin-species"
@@ -67,25 +56,6 @@ def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> N
     assert steps == sorted(steps), log_text
 
 
-def wait_for_mlflow_run(tracking: str, timeout: float = 120) -> dict[str, str]:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [tags(run) for run in runs_or_none(tracking)]
-        if found:
-            return found[0]
-        time.sleep(1)
-    raise AssertionError("the server never reported to MLflow")
-
-
-def runs_or_none(tracking: str) -> list[dict]:
-    try:
-        return runs(tracking, "prediction-server")
-    except urllib.error.HTTPError:  # the experiment does not exist yet
-        return []
-
-
 def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path) -> None:
     port = free_port()
     env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "MODEL_WORKDIR": str(tmp_path / "work")}
@@ -93,7 +63,7 @@ def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path)
         server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
-        answer = post(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Biscoe", "flipper_length_mm": 230}]})
+        answer = post_json(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Biscoe", "flipper_length_mm": 230}]})
         assert answer["predictions"][0]["species"] == "Gentoo"
         assert answer["model_version"] == "default"
         # The default MLflow tracking is file-based, in the workdir; the report arrives in the background.
@@ -103,12 +73,3 @@ def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path)
         server.terminate()
         server.wait(timeout=30)
 
-
-def wait_for(probe, timeout: float = 120):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not (found := probe()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
-    return found

@@ -3,15 +3,16 @@ S3 and a real mlflow server on the test's loopback, with a read-only root filesy
 
 import json
 import os
-import urllib.request
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from server.model import artifacts, penguins
-from tests.support.mlflow_server import mlflow_server, runs, tags
-from tests.support.network import free_port, wait_for_http
+from server.model import artifacts
+from tests.support.mlflow_server import mlflow_server, served_models
+from tests.support.network import free_port, get_json, post_json, wait_for, wait_for_http
 from tests.support.oci_runtime import Container, can_map_all_uids
+from tests.support.penguin_records import held_out_records, offline_species
 from tests.support.s3 import dvc_push, moto_s3
 
 IMAGE = Path(os.environ["SERVER_IMAGE"])
@@ -19,15 +20,9 @@ TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
 POINTERS = Path(os.environ["POINTER_FILE"]).parent
 
 
-def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.load(answer)
-
-
 def uids(container: Container) -> set[str]:
     """The real and effective uids of the container's process, read from the host's /proc."""
-    state = json.loads(__import__("subprocess").run(
+    state = json.loads(subprocess.run(
         ["runc", "--root", str(container.state), "state", container.name], capture_output=True, text=True, check=True).stdout)
     status = Path(f"/proc/{state['pid']}/status").read_text()
     return set(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:])
@@ -52,14 +47,10 @@ def test_the_image_pulls_from_s3_serves_as_65532_read_only_and_reports(services,
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=180, alive=container.alive)
         assert uids(container) == {"65532"}
-        _, test_set = penguins.split(penguins.load())
-        transformer, model, _, hashes = artifacts.load(TRAINED, POINTERS)
-        expected = list(model.predict(transformer.transform(test_set[penguins.FEATURES])))
-        rows = test_set[penguins.FEATURES].astype(object).where(test_set[penguins.FEATURES].notna(), None)
-        served = post(f"http://127.0.0.1:{port}/predict", {"records": rows.to_dict("records")})
-        assert [p["species"] for p in served["predictions"]] == expected
-        found = wait_for(lambda: [tags(run) for run in safe_runs(tracking)])
-        assert found[0]["served.md5.model.skops"] == hashes["model.skops"]
+        served = post_json(f"http://127.0.0.1:{port}/predict", {"records": held_out_records()})
+        assert [p["species"] for p in served["predictions"]] == offline_species(TRAINED)
+        found = wait_for(lambda: served_models(tracking))
+        assert found[0]["served.md5.model.skops"] == artifacts.recorded_md5(POINTERS / "model.skops.dvc")
     finally:
         code = container.stop()
     log = (tmp_path / "server.log").read_text()
@@ -73,27 +64,11 @@ def test_with_no_environment_it_serves_the_embedded_default(tmp_path: Path) -> N
     container.start(tmp_path / "server.log")
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=180, alive=container.alive)
-        answer = post(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.0}]})
+        answer = post_json(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.0}]})
         assert answer["predictions"][0]["species"] == "Chinstrap"
-        info = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/model"))
+        info = get_json(f"http://127.0.0.1:{port}/model")
         assert info["version"] == "default"
         assert info["artifacts"]["model.skops"] == artifacts.recorded_md5(POINTERS / "model.skops.dvc")
     finally:
         container.stop()
 
-
-def safe_runs(tracking: str) -> list[dict]:
-    try:
-        return runs(tracking, "prediction-server")
-    except urllib.error.HTTPError:
-        return []
-
-
-def wait_for(probe, timeout: float = 120):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not (found := probe()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.5)
-    return found

@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -48,3 +49,11 @@ def runs(uri: str, experiment: str) -> list[dict]:
 
 def tags(run: dict) -> dict[str, str]:
     return {tag["key"]: tag["value"] for tag in run["data"].get("tags", [])}
+
+
+def served_models(uri: str, experiment: str = "prediction-server") -> list[dict[str, str]]:
+    """The tags of each run a prediction server reported; none while the experiment is missing."""
+    try:
+        return [tags(run) for run in runs(uri, experiment)]
+    except urllib.error.HTTPError:
+        return []

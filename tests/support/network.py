@@ -1,5 +1,6 @@
 """Loopback helpers: free ports, waiting for a server, checking nothing listens."""
 
+import json
 import re
 import socket
 import time
@@ -89,3 +90,23 @@ class CountingProxy:
 
     def close(self) -> None:
         self._server.close()
+
+
+def wait_for(probe, timeout: float = 120, interval: float = 0.5):
+    """Polls probe() until it returns something truthy, and returns that."""
+    deadline = time.monotonic() + timeout
+    while not (found := probe()):
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s"
+        time.sleep(interval)
+    return found
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.load(answer)
+
+
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)
