@@ -13,9 +13,21 @@ every locked package an alias package, so `@pypi_airflow//numpy` works as with `
 def _normalize(name):
     return name.lower().replace("-", "_").replace(".", "_")
 
-def _pip_target_repository_impl(rctx):
-    lock = rctx.path(rctx.attr.requirements_lock)
-    rctx.report_progress("pip install --target of %s" % rctx.attr.requirements_lock.name)
+def _locked_entry(text, name):
+    """The lock's lines for one package: its `name==version \\` line and the --hash lines after it."""
+    lines, found = [], False
+    for line in text.splitlines():
+        if line.startswith(name + "=="):
+            found = True
+        elif found and not line.startswith("    --hash"):
+            break
+        if found:
+            lines.append(line)
+    if not lines:
+        fail("pip_target: %s is not in the lock; sdists need it to build" % name)
+    return "\n".join(lines).rstrip(" \\") + "\n"
+
+def _pip_install(rctx, target, requirements, environment = {}):
     result = rctx.execute(
         [
             rctx.which("python3"),
@@ -29,18 +41,32 @@ def _pip_target_repository_impl(rctx):
             "--no-build-isolation",
             "--disable-pip-version-check",
             "--target",
-            "site-packages",
+            target,
             "--requirement",
-            str(lock),
+            str(requirements),
         ],
+        environment = environment,
         timeout = 3600,
         quiet = False,
     )
     if result.return_code != 0:
-        fail("pip_target: installing %s failed:\n%s" % (rctx.attr.requirements_lock, result.stderr[-4000:]))
+        fail("pip_target: installing %s failed:\n%s" % (requirements, result.stderr[-4000:]))
+
+def _pip_target_repository_impl(rctx):
+    lock = rctx.path(rctx.attr.requirements_lock)
+    text = rctx.read(lock)
+
+    # Sdists in the lock (antlr4-python3-runtime) build without isolation, with the lock's own
+    # setuptools (which builds wheels itself), installed first: nothing unpinned is fetched.
+    rctx.report_progress("pip install of the build backends pinned in %s" % rctx.attr.requirements_lock.name)
+    rctx.file("build-requirements.txt", "".join([_locked_entry(text, name) for name in ("setuptools",)]))
+    _pip_install(rctx, "build-backend", rctx.path("build-requirements.txt"))
+
+    rctx.report_progress("pip install --target of %s" % rctx.attr.requirements_lock.name)
+    _pip_install(rctx, "site-packages", lock, environment = {"PYTHONPATH": str(rctx.path("build-backend"))})
 
     names = []
-    for line in rctx.read(lock).splitlines():
+    for line in text.splitlines():
         if line and not line[0].isspace() and not line.startswith("#") and "==" in line:
             names.append(_normalize(line.split("==")[0].split("[")[0]))
     build = [
