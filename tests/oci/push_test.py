@@ -63,6 +63,20 @@ def test_push_pull_back_and_push_again_without_layer_bytes(tmp_path: Path) -> No
         proxy.close()
 
 
+def test_chunked_uploads_give_the_same_image(tmp_path: Path) -> None:
+    with registry(tmp_path) as running:
+        proxy = CountingProxy(int(running.address.split(":")[1]))
+        result = push("--repository", f"127.0.0.1:{proxy.port}/chunked", "--insecure", "--chunk-size", str(1 << 20))
+        assert result.returncode == 0, result.stderr
+        patches = [path for method, path in proxy.requests if method == "PATCH"]
+        assert len(patches) > 10, proxy.requests  # the 6.9 and 12.8 MB layers went in 1 MiB chunks
+        assert manifest_digest(f"docker://{running.address}/chunked:latest") == local_digest(HELLO)
+        pulled = tmp_path / "pulled"
+        subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{running.address}/chunked:latest",
+                        f"oci:{pulled}:latest"], check=True, capture_output=True)
+        proxy.close()
+
+
 def test_an_index_pushes_with_its_image(tmp_path: Path) -> None:
     with registry(tmp_path) as running:
         result = push("--repository", f"{running.address}/hello", "--tag", "multi", "--insecure", launcher=PUSH_INDEX)

@@ -18,7 +18,7 @@ def megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-def push(layout: Path, reference: str, tags: list[str], insecure: bool) -> str:
+def push(layout: Path, reference: str, tags: list[str], insecure: bool, chunk_size: int = CHUNK_SIZE) -> str:
     host, name = split_reference(reference)
     tags = [check_tag(tag) for tag in tags] or ["latest"]
     registry = Registry(host, insecure=insecure, credentials=stored_credentials(host))
@@ -32,7 +32,7 @@ def push(layout: Path, reference: str, tags: list[str], insecure: bool) -> str:
             print(f"oci_push: {digest[:19]} already there", file=sys.stderr)
             continue
         print(f"oci_push: {digest[:19]} uploading {megabytes(blob['size'])}", file=sys.stderr)
-        registry.upload_blob(name, digest, blob_path(layout, digest), CHUNK_SIZE)
+        registry.upload_blob(name, digest, blob_path(layout, digest), chunk_size)
         uploaded += 1
 
     top = top_descriptor(layout)
@@ -59,12 +59,13 @@ def main() -> int:
     parser.add_argument("--default-tag", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--insecure", action="store_true", help="plain HTTP, for a loopback or test registry")
     parser.add_argument("--digest-file", type=Path, help="write the pushed manifest digest here")
+    parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="blobs larger than this go in chunks of it (bytes)")
     args = parser.parse_args()
     repository = args.repository or args.default_repository
     try:
         if not repository:
             raise PushError("no repository: set oci_push(repository = ...) or pass --repository REGISTRY/NAME")
-        digest = push(args.image, repository, args.tag or args.default_tag, args.insecure)
+        digest = push(args.image, repository, args.tag or args.default_tag, args.insecure, args.chunk_size)
     except PushError as error:
         print(f"oci_push: error: {error}", file=sys.stderr)
         return 1
