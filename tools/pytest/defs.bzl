@@ -1,5 +1,7 @@
 """`py_pytest`: a py_test whose sources are collected and run by pytest."""
 
+load("@rules_python//python:defs.bzl", "py_test")
+
 def py_pytest(name, srcs, deps = [], args = [], hub = "pypi", **kwargs):
     """Runs `srcs` with pytest as one Bazel test.
 
@@ -15,7 +17,7 @@ def py_pytest(name, srcs, deps = [], args = [], hub = "pypi", **kwargs):
         (`pypi` for the server, `pypi_airflow` for Airflow).
       **kwargs: passed to py_test (data, env, size, tags, ...).
     """
-    native.py_test(
+    py_test(
         name = name,
         srcs = srcs + ["//tools/pytest:runner.py"],
         main = "//tools/pytest:runner.py",

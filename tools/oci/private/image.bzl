@@ -94,7 +94,7 @@ output group (`<name>.digest`).""",
         "workdir": attr.string(doc = "Config.WorkingDir."),
         "user": attr.string(doc = "Config.User: `name`, `uid` or `uid:gid`."),
         "labels": attr.string_dict(doc = "Config.Labels, merged over the base's. `{KEY}` is replaced by " +
-                                          "KEY from Bazel's stable workspace status when stamping, else by `unknown`."),
+                                         "KEY from Bazel's stable workspace status when stamping, else by `unknown`."),
         "annotations": attr.string_dict(doc = "Manifest annotations; `{KEY}` as in `labels`."),
         "exposed_ports": attr.string_list(doc = "Config.ExposedPorts, e.g. `[\"9000/tcp\"]`."),
         "volumes": attr.string_list(doc = "Config.Volumes: paths."),
