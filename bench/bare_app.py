@@ -24,6 +24,6 @@ async def app(scope, receive, send) -> None:
     if scope["path"] == "/predict":
         rows = pipeline.predict_proba(TRANSFORMER, MODEL, json.loads(body)["records"])
         payload = json.dumps({"predictions": [{"species": CLASSES[row.argmax()],
-                                               "probabilities": dict(zip(CLASSES, map(float, row)))} for row in rows]}).encode()
+                                               "probabilities": dict(zip(CLASSES, map(float, row), strict=True))} for row in rows]}).encode()
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": payload})

@@ -15,6 +15,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 
 from entrypoint import storage
 from entrypoint.failures import Exit, Failure
@@ -26,7 +27,7 @@ log = logging.getLogger("entrypoint")
 def process_start() -> float:
     """When this process started, on the CLOCK_BOOTTIME scale (so Python's own start-up counts)."""
     try:
-        ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
         return ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return time.clock_gettime(time.CLOCK_BOOTTIME)

@@ -33,7 +33,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def check() -> dict[str, object]:
-    import ctypes, lzma, sqlite3, zlib  # noqa: E401, F401 (the import is the check)
+    import ctypes  # noqa: F401 (importing is the check: each needs a shared library from a .deb)
+    import lzma  # noqa: F401
+    import sqlite3
+    import zlib  # noqa: F401
 
     context = ssl.create_default_context()
     return {

@@ -41,10 +41,11 @@ def postgres(workdir: Path, database: str = "airflow") -> Iterator[str]:
     assert init.returncode == 0, init.stderr
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "postgres.log"
-    server = subprocess.Popen(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups",
-                               str(BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                               "-k", str(base), "-c", "fsync=off"],
-                              stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    with open(log, "w") as sink:
+        server = subprocess.Popen(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups",
+                                   str(BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
+                                   "-k", str(base), "-c", "fsync=off"],
+                                  stdout=sink, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while not is_listening(port):

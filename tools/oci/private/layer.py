@@ -44,9 +44,9 @@ def main() -> None:
         diff_id = diff_id_of_gzip(args.tar)
     else:
         diff_id = sha256_file(args.tar)
-        with open(args.tar, "rb") as source, open(args.blob, "wb") as sink:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=args.level) as zipped:
-                shutil.copyfileobj(source, zipped, CHUNK)
+        with (open(args.tar, "rb") as source, open(args.blob, "wb") as sink,
+              gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=args.level) as zipped):
+            shutil.copyfileobj(source, zipped, CHUNK)
 
     descriptor = {
         "mediaType": LAYER_GZIP,
