@@ -6,30 +6,19 @@ pipeline on PostgreSQL, moto's S3 and an mlflow server, split by task (from the 
 """
 
 import argparse
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 import psycopg2
 
+from bench.layers import layer_sizes
 from tests.support.mlflow_server import mlflow_server
 from tests.support.postgres import postgres
 from tests.support.s3 import moto_s3
-
-
-def layers(layout: Path) -> list[tuple[str, int, int]]:
-    index = json.loads((layout / "index.json").read_text())
-    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
-    found = []
-    for layer in manifest["layers"]:
-        blob = (layout / "blobs/sha256" / layer["digest"].split(":")[1]).read_bytes()
-        found.append((layer["digest"], layer["size"], len(zlib.decompress(blob, 31))))
-    return found
 
 
 def pipeline_run(workdir: Path) -> tuple[float, list[tuple[str, float]]]:
@@ -61,7 +50,7 @@ def main() -> None:
     parser.add_argument("--server-build-seconds", type=float, required=True)
     args = parser.parse_args()
 
-    found = layers(args.image)
+    found = layer_sizes(args.image)
     print(f"\n//airflow:image: {len(found)} layers")
     print(f"{'layer':<16} {'compressed MB':>14} {'uncompressed MB':>16}")
     for digest, compressed, uncompressed in found:

@@ -23,6 +23,7 @@ from pathlib import Path
 WORKSPACE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(WORKSPACE))
 
+from bench.layers import layer_sizes  # noqa: E402
 from tests.support.registry import registry  # noqa: E402
 from tools.debian.private.deb_layer import ar_members  # noqa: E402
 
@@ -38,17 +39,6 @@ def timed_build(*targets: str) -> float:
     start = time.monotonic()
     bazel("build", *targets)
     return time.monotonic() - start
-
-
-def layers(layout: Path) -> list[tuple[str, int, int]]:
-    """(digest, compressed, uncompressed) per layer."""
-    index = json.loads((layout / "index.json").read_text())
-    manifest = json.loads((layout / "blobs/sha256" / index["manifests"][0]["digest"].split(":")[1]).read_text())
-    found = []
-    for layer in manifest["layers"]:
-        blob = layout / "blobs/sha256" / layer["digest"].split(":")[1]
-        found.append((layer["digest"], layer["size"], len(zlib.decompress(blob.read_bytes(), 31))))
-    return found
 
 
 def deb_floor(output_base: Path) -> int:
@@ -82,7 +72,7 @@ def main() -> None:
     print(f"bench: clean build of {args.image}", file=sys.stderr)
     bazel("clean")
     full = timed_build(args.image, push_target)
-    before = layers(layout)
+    before = layer_sizes(layout)
     app_file = WORKSPACE / args.app_file
     original = app_file.read_text()
 
@@ -92,7 +82,7 @@ def main() -> None:
         try:
             app_file.write_text(original + "# bench: a one-line change\n")
             rebuild = timed_build(args.image, push_target)
-            after = layers(layout)
+            after = layer_sizes(layout)
             repush = subprocess.run(push, check=True, capture_output=True, text=True).stderr
         finally:
             app_file.write_text(original)

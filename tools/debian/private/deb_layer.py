@@ -14,7 +14,6 @@ import fnmatch
 import io
 import lzma
 import os
-import py_compile
 import re
 import sys
 import tarfile
@@ -23,6 +22,7 @@ import zlib
 from pathlib import Path
 
 from tools.oci.private.layer_tar import write_tree
+from tools.oci.private.pyc import compile_tree
 
 MERGED_USR = ("bin", "sbin", "lib", "lib64")
 DROPPED = re.compile(r"^usr/share/(man|info|locale|lintian|bug|doc-base|gtk-doc)/|^usr/share/doc/(?!.+/copyright$)")
@@ -132,19 +132,7 @@ def compile_python(root: Path, version: str) -> None:
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
     if running != version:
         raise SystemExit(f"deb_layer: .pyc for Python {version} needs that interpreter; this tool runs {running}")
-    for source in sorted(root.rglob("*.py")):
-        if source.is_symlink() or "__pycache__" in source.parts:
-            continue
-        cfile = py_compile.compile(
-            str(source),
-            dfile="/" + str(source.relative_to(root)),
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-            quiet=2,
-        )
-        if cfile:
-            os.chmod(cfile, 0o644)
-    for cache in root.rglob("__pycache__"):
-        cache.chmod(0o755)
+    compile_tree(root)
 
 
 def main() -> None:

@@ -15,7 +15,6 @@ import filecmp
 import fnmatch
 import json
 import os
-import py_compile
 import re
 import shutil
 import subprocess
@@ -24,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from tools.oci.private.layer_tar import write_tree
+from tools.oci.private.pyc import compile_tree
 
 SITE_PACKAGES = "/site-packages/"
 LAUNCHER = '''\
@@ -85,14 +85,6 @@ def strip_debug_info(root: Path) -> None:
 def _is_elf(path: Path) -> bool:
     with open(path, "rb") as data:
         return data.read(4) == b"\x7fELF"
-
-
-def compile_tree(root: Path) -> None:
-    for source in sorted(root.rglob("*.py")):
-        cfile = py_compile.compile(str(source), dfile="/" + str(source.relative_to(root)), quiet=2,
-                                   invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-        if cfile:
-            os.chmod(cfile, 0o644)
 
 
 def main() -> None:
