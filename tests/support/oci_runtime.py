@@ -35,6 +35,7 @@ class Container:
     env: dict[str, str] = field(default_factory=dict)
     read_only: bool = False
     mounts: dict[str, Path] = field(default_factory=dict)  # container path -> host path, read-only
+    volumes: dict[str, Path] = field(default_factory=dict)  # container path -> host path, writable
     name: str = field(default_factory=lambda: "t" + uuid.uuid4().hex[:12])
     process: subprocess.Popen | None = None
 
@@ -79,9 +80,10 @@ class Container:
                                  "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
         config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                                  "options": ["nosuid", "nodev", "mode=1777"]})
-        for destination, source in self.mounts.items():
-            config["mounts"].append({"destination": destination, "type": "none", "source": str(source),
-                                     "options": ["rbind", "ro", "nosuid", "nodev"]})
+        for mounts, mode in ((self.mounts, "ro"), (self.volumes, "rw")):
+            for destination, source in mounts.items():
+                config["mounts"].append({"destination": destination, "type": "none", "source": str(source),
+                                         "options": ["rbind", mode, "nosuid", "nodev"]})
         path.write_text(json.dumps(config))
 
     def _command(self) -> list[str]:

@@ -105,11 +105,15 @@ def main() -> None:
         print(f"relock: reading the {suite} package lists", file=sys.stderr)
         apt(state, "update", "-qq")
 
-        present = {name: ("99:99", architecture) for name in spec["exclude"]["packages"]}
+        excluded = {name: ("99:99", architecture) for name in spec["exclude"]["packages"]}
+        present: dict[str, tuple[str, str]] = {}
         lock: dict[str, list[dict[str, str]]] = {}
         for group, body in spec["groups"].items():
-            mark_installed(state, present)
+            # A group may name a package the global list excludes (the Postgres layer's dash).
             wanted = [name for name in body["packages"] if name not in present]
+            skipped = {name: ("99:99", architecture) for name in body.get("exclude", [])}
+            absent = {**excluded, **skipped, **present}
+            mark_installed(state, {name: pin for name, pin in absent.items() if name not in wanted})
             lock[group] = resolve(state, wanted, base_url)
             present.update({entry["name"]: (entry["version"], entry["architecture"]) for entry in lock[group]})
             print(f"relock: {group}: {len(lock[group])} packages", file=sys.stderr)
