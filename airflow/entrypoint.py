@@ -4,7 +4,8 @@
     entrypoint.py scheduler --skip-serve-logs
 
 Before the command, and only when asked through the environment:
-- AIRFLOW_DB_MIGRATE=true: `airflow db migrate` first (the compose file's api-server sets it);
+- AIRFLOW_DB_MIGRATE=true: `airflow db migrate` first (for a single container; the compose file
+  runs it as its airflow-init service instead);
 - AIRFLOW_ADMIN_USERNAME and AIRFLOW_ADMIN_PASSWORD: an admin login for Airflow 3's simple auth
   manager, written to a passwords file under AIRFLOW_HOME (never into the image).
 Then Airflow replaces this process (exec), so it receives the container's signals itself.

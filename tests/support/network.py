@@ -101,8 +101,8 @@ def wait_for(probe, timeout: float = 120, interval: float = 0.5):
     return found
 
 
-def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=30) as answer:
+def get_json(url: str, headers: dict[str, str] | None = None) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as answer:
         return json.load(answer)
 
 

@@ -275,7 +275,7 @@ buildroot::run_handoffs() {
 buildroot::podman_config() {
   local dir
   dir="$(buildroot::cache_dir)/podman"
-  mkdir -p "$dir/storage" "$dir/run" "$dir/tmp" "$dir/var-run/lock" "$dir/var-cache"
+  mkdir -p "$dir/storage" "$dir/networks" "$dir/run" "$dir/tmp" "$dir/var-run/lock" "$dir/var-cache"
   cat >"$dir/containers.conf" <<EOF
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
@@ -284,9 +284,12 @@ netns = "host"
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+compat_api_enforce_docker_hub = false
 events_logfile_path = "$dir/events.log"
 tmp_dir = "$dir/tmp"
 image_copy_tmp_dir = "$dir/tmp"
+[network]
+network_config_dir = "$dir/networks"
 EOF
   printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/run"\n' "$dir" "$dir" >"$dir/storage.conf"
   BUILDROOT_EXTRA_ARGS+=(--bind /sys/fs/cgroup /sys/fs/cgroup --bind "$dir" "$dir" --bind "$dir/var-run" /run

@@ -75,6 +75,13 @@ BUILDROOT_PACKAGES=(
   runc=1.1.15+ds1-2+deb13u1
   docker-registry=2.8.3+ds1-2+b8
   podman=5.4.2+ds1-2+b2
+  # Compose stacks on that podman (tools/compose, tests/airflow:compose_up_test): bridge networks
+  # with name resolution, and docker-compose through podman's API. Not podman-compose 1.3, which
+  # wraps every health check in /bin/sh, which distroless images do not have.
+  netavark=1.14.0-2
+  aardvark-dns=1.14.0-3
+  nftables=1.1.3-1
+  docker-compose=2.26.1-4
   uidmap=1:4.17.4-2+deb13u1
   # bubblewrap and zstd also let tools/bazel itself run in the root, for its own tests.
   bubblewrap=0.12.0-1~deb13u1

@@ -1,0 +1,173 @@
+"""A compose stack on the build root's podman, up for as long as this process lives.
+
+    compose_session.py [--storage DIR] [--load TARBALL]... [--private-mounts] [--remove-volumes] \
+        -- COMPOSE_OPTIONS...          # e.g. -f airflow/docker-compose.yaml -p airflow
+
+Runs in the build root (tools/compose on a host, tests/airflow:compose_up_test in Bazel):
+1. starts `podman system service` on a socket of its own, for docker-compose to talk to (Debian's
+   podman-compose 1.3 wraps every health check in /bin/sh, which distroless images lack);
+2. runs the health checks itself: podman hands them to systemd timers, and there is no systemd;
+3. `docker-compose up --detach --wait`, then prints "compose-session: ready" and follows the logs;
+4. on SIGINT or SIGTERM, `docker-compose down` in this same session. Each container's network
+   namespace is a mount in this process's mount namespace, so only this session can tear it down.
+A stack that does not become healthy is taken down again, after its logs, with exit status 1.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+DEFAULT_INTERVAL = 30.0  # seconds: Docker's default health-check interval
+SUBCOMMANDS = {"up", "down", "start", "stop", "run", "exec", "logs", "ps", "-d", "--detach"}
+
+
+def say(message: str) -> None:
+    print(f"compose-session: {message}", file=sys.stderr, flush=True)
+
+
+def fail(message: str) -> None:
+    sys.exit(f"compose-session: error: {message}")
+
+
+def private_mounts() -> None:
+    """Inside a Bazel test the build root is read-only: give podman writable cgroups, /run and
+    /var/cache in a mount namespace of this process's own, so nothing outside the session changes."""
+    os.unshare(os.CLONE_NEWNS)
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    for mount in ["/sys/fs/cgroup", *sorted(str(path) for path in Path("/sys/fs/cgroup").iterdir())]:
+        if os.path.ismount(mount):
+            subprocess.run(["mount", "-o", "remount,bind,rw", mount], check=True)
+    # /var/cache/containers holds the lock of podman's short-name cache: without it, podman's
+    # Docker API cannot find `mlops-postgres:17` as localhost/mlops-postgres:17.
+    for path in ("/run", "/var/cache"):
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", path], check=True)
+    Path("/var/cache/containers").mkdir()
+
+
+def write_storage_config(storage: Path) -> None:
+    """The settings tools/podman uses (runc, cgroupfs, file events), with what lasts under `storage`.
+    Run state stays in /run: socket paths there are short enough for conmon's 108-byte limit."""
+    for sub in ("graph", "tmp", "networks"):
+        (storage / sub).mkdir(parents=True, exist_ok=True)
+    (storage / "containers.conf").write_text(
+        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
+        f'[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+        # docker-compose names images by short name; podman's Docker API would read docker.io/library/.
+        'compat_api_enforce_docker_hub = false\n'
+        f'events_logfile_path = "{storage}/events.log"\ntmp_dir = "{storage}/tmp"\n'
+        f'[network]\nnetwork_config_dir = "{storage}/networks"\n')
+    (storage / "storage.conf").write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{storage}/graph"\nrunroot = "/run/containers/storage"\n')
+    os.environ.update(CONTAINERS_CONF=str(storage / "containers.conf"),
+                      CONTAINERS_STORAGE_CONF=str(storage / "storage.conf"), TMPDIR=str(storage / "tmp"))
+
+
+def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    # A session of its own: Ctrl-C on the terminal is for this program to handle, not for podman.
+    return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, start_new_session=True)
+
+
+class HealthChecks(threading.Thread):
+    """Runs each running container's health check at its own interval, as podman's timers would."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.stopped = threading.Event()
+        self.due: dict[str, float] = {}
+
+    def interval(self, container: str) -> float | None:
+        inspected = podman("inspect", "--format", "{{json .Config.Healthcheck}}", container, check=False)
+        check = json.loads(inspected.stdout or "null") if inspected.returncode == 0 else None
+        if not check or check.get("Test", ["NONE"])[0] == "NONE":
+            return None
+        return (check.get("Interval") or 0) / 1e9 or DEFAULT_INTERVAL
+
+    def run(self) -> None:
+        while not self.stopped.wait(1):
+            running = podman("ps", "--format", "{{.ID}}", check=False).stdout.split()
+            now = time.monotonic()
+            for container in running:
+                if container not in self.due:
+                    interval = self.interval(container)
+                    self.due[container] = now if interval else float("inf")
+                if now >= self.due[container]:
+                    podman("healthcheck", "run", container, check=False)
+                    self.due[container] = time.monotonic() + (self.interval(container) or float("inf"))
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--storage", type=Path, help="keep images, containers and networks here (default: the caller's podman settings)")
+    parser.add_argument("--load", type=Path, action="append", default=[], help="`podman load` this tarball first")
+    parser.add_argument("--private-mounts", action="store_true", help="writable cgroups and /run in a mount namespace of its own")
+    parser.add_argument("--remove-volumes", action="store_true", help="`down --volumes` at the end")
+    parser.add_argument("compose", nargs=argparse.REMAINDER, help="docker-compose's global options, after --")
+    args = parser.parse_args()
+    compose_options = [option for option in args.compose if option != "--"]
+    commands = SUBCOMMANDS.intersection(compose_options)
+    if commands:
+        fail(f"give docker-compose's global options only (-f, -p, --env-file), not {sorted(commands)[0]!r}: "
+             "the session runs up and down itself")
+
+    if args.private_mounts:
+        private_mounts()
+    if args.storage:
+        write_storage_config(args.storage.resolve())
+    for tarball in args.load:
+        loaded = podman("load", "--input", str(tarball), check=False)
+        if loaded.returncode != 0:
+            fail(f"podman load {tarball} failed: {loaded.stderr.strip()}")
+        say(loaded.stdout.strip().splitlines()[-1])
+
+    socket_dir = Path(tempfile.mkdtemp(prefix="podman-api-", dir="/run"))
+    os.environ["DOCKER_HOST"] = f"unix://{socket_dir}/podman.sock"
+    # Kept out of the terminal's process group, so that Ctrl-C leaves it up for `down`.
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", os.environ["DOCKER_HOST"]],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not (socket_dir / "podman.sock").exists():
+        if service.poll() is not None or time.monotonic() > deadline:
+            fail("podman system service did not start; run `tools/podman info` to see why")
+        time.sleep(0.1)
+
+    health_checks = HealthChecks()
+    health_checks.start()
+    compose = ["docker-compose", *compose_options]
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    status = 0
+    try:
+        say("docker-compose up --detach --wait (health checks included; this takes a while)")
+        if subprocess.run([*compose, "up", "--detach", "--wait"]).returncode != 0:
+            subprocess.run([*compose, "logs", "--tail", "40"])
+            say("the stack did not become healthy: its logs are above; taking it down again")
+            status = 1
+        else:
+            say("ready: Ctrl-C (SIGINT) or SIGTERM takes the stack down")
+            logs = subprocess.Popen([*compose, "logs", "--follow", "--since", "1s"], start_new_session=True)
+            stop.wait()
+            logs.terminate()
+    finally:
+        down = [*compose, "down", *(["--volumes"] if args.remove_volumes else [])]
+        say(" ".join(["docker-compose", *down[len(compose):]]))
+        if subprocess.run(down, start_new_session=True).returncode != 0:
+            status = 1
+        health_checks.stop()
+        service.terminate()
+        service.wait(timeout=30)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
