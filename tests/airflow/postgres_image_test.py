@@ -1,6 +1,7 @@
 """//airflow/postgres:image, run with no daemon (umoci + runc) as uid 65532 on a host directory
 as its volume: the first start makes the cluster, a restart keeps it, and bad input fails clearly."""
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +107,12 @@ def test_bad_settings_fail_in_one_line_and_leave_the_volume_alone(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert sorted(path.name for path in volume.iterdir()) == before
+
+
+def test_scanners_see_every_postgres_package_and_the_jit_is_left_out(tmp_path: Path) -> None:
+    rootfs = Container(IMAGE, tmp_path).rootfs
+    lock = json.loads(Path(os.environ["DEBIAN_LOCK"]).read_text())
+    for entry in lock["groups"]["postgres"]:
+        assert (rootfs / "var/lib/dpkg/status.d" / entry["name"]).is_file(), entry["name"]
+    assert not list((rootfs / "usr/lib/postgresql/17/lib").glob("llvmjit*"))
+    assert (rootfs / "usr/lib/postgresql/17/bin/postgres").is_file()
