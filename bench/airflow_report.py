@@ -1,12 +1,14 @@
 """Airflow benchmark report, run by bench/airflow through `tools/bazel run //bench:airflow_report`.
 
-Prints the Airflow image's layers (compressed and uncompressed, beside the floor of raw .debs and
-wheel files), the build time bench/airflow measured, and one `airflow dags test` of the training
-pipeline on PostgreSQL, moto's S3 and an mlflow server, split by task (from the metadata DB).
+Prints the Airflow image's layers (compressed and uncompressed) and the Postgres image's size, the
+build time bench/airflow measured, one `airflow dags test` of the training pipeline on PostgreSQL,
+moto's S3 and an mlflow server, split by task (from the metadata DB), and the compose stack brought
+up the way tools/compose does it: images loaded, every service healthy, taken down.
 """
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,24 +18,19 @@ from pathlib import Path
 import psycopg2
 
 from bench.layers import layer_sizes
-from tests.support.mlflow_server import mlflow_server
-from tests.support.postgres import postgres
-from tests.support.s3 import moto_s3
+from tests.support.compose_stack import compose_stack
+from tests.support.pipeline_stack import pipeline_stack
 
 
 def pipeline_run(workdir: Path) -> tuple[float, list[tuple[str, float]]]:
-    with postgres(workdir / "db") as database, moto_s3(workdir) as s3, mlflow_server(workdir) as tracking:
-        env = {"PATH": os.environ["PATH"], "AIRFLOW_HOME": str(workdir / "home"), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
-               "AIRFLOW__CORE__DAGS_FOLDER": str(Path(os.environ["DAGS"]).resolve().parent), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-               "PENGUINS_DVC_REMOTE_URL": f"s3://{s3.bucket}/bench", "PENGUINS_DVC_ENDPOINT_URL": s3.endpoint,
-               "AWS_ENDPOINT_URL_S3": s3.endpoint, "AWS_ACCESS_KEY_ID": s3.access_key, "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-               "AWS_DEFAULT_REGION": s3.region, "MLFLOW_TRACKING_URI": tracking}
+    dags = Path(os.environ["DAGS"]).resolve().parent
+    with pipeline_stack(workdir, dags, "bench") as stack:
         airflow = os.environ["AIRFLOW"]
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+        subprocess.run([airflow, "db", "migrate"], env=stack.env, check=True, capture_output=True)
         start = time.monotonic()
-        subprocess.run([airflow, "dags", "test", "penguins_training"], env=env, check=True, capture_output=True)
+        subprocess.run([airflow, "dags", "test", "penguins_training"], env=stack.env, check=True, capture_output=True)
         total = time.monotonic() - start
-        connection = psycopg2.connect(database.replace("postgresql+psycopg2", "postgresql"))
+        connection = psycopg2.connect(stack.database.replace("postgresql+psycopg2", "postgresql"))
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT task_id, EXTRACT(EPOCH FROM end_date - start_date) FROM task_instance "
@@ -43,6 +40,18 @@ def pipeline_run(workdir: Path) -> tuple[float, list[tuple[str, float]]]:
             connection.close()
 
 
+def compose_run(workdir: Path) -> tuple[float, float, float]:
+    """Seconds to load both images, then until every service is healthy, then to take it all down."""
+    tarballs = [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()]
+    with compose_stack(workdir, Path(os.environ["COMPOSE_SESSION"]), Path(os.environ["COMPOSE"]),
+                       Path(os.environ["ENV_EXAMPLE"]), tarballs, {}) as stack:
+        pass
+    down = time.monotonic() - stack.ready
+    if stack.exit_code != 0:
+        sys.exit(f"bench: the compose session failed; see {stack.log}")
+    return stack.loaded - stack.started, stack.ready - stack.loaded, down
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, required=True)
@@ -50,6 +59,9 @@ def main() -> None:
     parser.add_argument("--server-build-seconds", type=float, required=True)
     args = parser.parse_args()
 
+    postgres = layer_sizes(Path(os.environ["POSTGRES_IMAGE"]))
+    print(f"\n//airflow/postgres:image: {sum(c for _, c, _ in postgres) / 1e6:.1f} MB compressed, "
+          f"{sum(u for _, _, u in postgres) / 1e6:.1f} MB uncompressed, {len(postgres)} layers")
     found = layer_sizes(args.image)
     print(f"\n//airflow:image: {len(found)} layers")
     print(f"{'layer':<16} {'compressed MB':>14} {'uncompressed MB':>16}")
@@ -67,6 +79,20 @@ def main() -> None:
     for task, seconds in tasks:
         print(f"{task:<30} {seconds:8.2f} {seconds / total:7.0%}")
     print(f"{'dags test, end to end':<30} {total:8.2f} {1:7.0%}")
+
+    print("\nbench: bringing the compose stack up and down (tools/compose's session)", file=sys.stderr)
+    # On disk (the build root's /tmp is memory): the cache's output folder is writable under `bazel run`.
+    store = Path(tempfile.mkdtemp(prefix="bench-compose-", dir=Path(os.environ["BAZEL_BUILDROOT_CACHE"], "output")))
+    try:
+        timings = compose_run(store)
+    finally:
+        shutil.rmtree(store, ignore_errors=True)
+    steps = dict(zip(("load both images", "up until all healthy", "down, volumes too"), timings, strict=True))
+    session = sum(steps.values())
+    print(f"\n{'compose stack':<30} {'seconds':>8} {'share':>8}")
+    for step, seconds in steps.items():
+        print(f"{step:<30} {seconds:8.1f} {seconds / session:7.0%}")
+    print(f"{'whole session':<30} {session:8.1f} {1:7.0%}")
 
 
 if __name__ == "__main__":

@@ -8,39 +8,17 @@ leaves no port forwarding behind on the host.
 """
 
 import os
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.support.network import free_port, get_json, post_json, wait_for
+from tests.support.compose_stack import ComposeStack, compose_stack
+from tests.support.network import get_json, post_json, wait_for
 
-SESSION = Path(os.environ["COMPOSE_SESSION"])
-COMPOSE = Path(os.environ["COMPOSE"])
-ENV_EXAMPLE = Path(os.environ["ENV_EXAMPLE"])
-TARBALLS = [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()]
 ADMIN = {"username": "admin", "password": "compose-test-" + uuid.uuid4().hex[:8]}
-
-
-@dataclass
-class Stack:
-    url: str
-    port: int
-
-
-def env_file(port: int) -> str:
-    settings = {"AIRFLOW_API_PORT": str(port), "AIRFLOW_ADMIN_PASSWORD": ADMIN["password"],
-                "AIRFLOW_JWT_SECRET": uuid.uuid4().hex * 2, "POSTGRES_PASSWORD": uuid.uuid4().hex}
-    lines = []
-    for line in ENV_EXAMPLE.read_text().splitlines():
-        name = line.split("=")[0]
-        lines.append(f"{name}={settings[name]}" if name in settings and not line.startswith("#") else line)
-    return "\n".join(lines) + "\n"
 
 
 def port_forwarding_rules(port: int) -> list[str]:
@@ -49,32 +27,18 @@ def port_forwarding_rules(port: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    # On disk, not in the sandbox's /tmp (a tmpfs): the Airflow image alone is 0.9 GB unpacked.
-    work = Path(os.environ["TEST_TMPDIR"]) / "compose"
-    work.mkdir()
-    (work / "docker-compose.yaml").write_text(COMPOSE.read_text())
-    port = free_port()
-    (work / ".env").write_text(env_file(port))
-    log = work / "session.log"
-    command = [sys.executable, str(SESSION), "--storage", str(work / "podman"), "--private-mounts", "--remove-volumes",
-               *[argument for tarball in TARBALLS for argument in ("--load", str(tarball))],
-               "--", "-f", str(work / "docker-compose.yaml"), "-p", f"compose-test-{uuid.uuid4().hex[:6]}"]
-    with open(log, "w") as sink:
-        session = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        wait_for(lambda: "compose-session: ready" in log.read_text() or session.poll() is not None, timeout=1200, interval=2)
-        assert session.poll() is None, log.read_text()[-6000:]
-        yield Stack(url=f"http://127.0.0.1:{port}", port=port)
-    finally:
-        session.send_signal(signal.SIGTERM)
-        code = session.wait(timeout=600)
-        print(log.read_text()[-6000:])
-    assert code == 0, log.read_text()[-4000:]
-    assert port_forwarding_rules(port) == [], "docker-compose down left the api-server's port forwarded"
+def stack() -> Iterator[ComposeStack]:
+    settings = {"AIRFLOW_ADMIN_PASSWORD": ADMIN["password"], "AIRFLOW_JWT_SECRET": uuid.uuid4().hex * 2,
+                "POSTGRES_PASSWORD": uuid.uuid4().hex}
+    with compose_stack(Path(os.environ["TEST_TMPDIR"]) / "compose", Path(os.environ["COMPOSE_SESSION"]),
+                       Path(os.environ["COMPOSE"]), Path(os.environ["ENV_EXAMPLE"]),
+                       [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()], settings) as running:
+        yield running
+    assert running.exit_code == 0, running.log.read_text()[-4000:]
+    assert port_forwarding_rules(running.port) == [], "docker-compose down left the api-server's port forwarded"
 
 
-def test_every_airflow_component_reports_healthy(stack: Stack) -> None:
+def test_every_airflow_component_reports_healthy(stack: ComposeStack) -> None:
     def all_healthy() -> dict | None:
         health = get_json(f"{stack.url}/api/v2/monitor/health")
         parts = ("metadatabase", "scheduler", "triggerer", "dag_processor")
@@ -84,12 +48,12 @@ def test_every_airflow_component_reports_healthy(stack: Stack) -> None:
     assert health["scheduler"]["latest_scheduler_heartbeat"]
 
 
-def test_the_port_is_published_on_loopback_only(stack: Stack) -> None:
+def test_the_port_is_published_on_loopback_only(stack: ComposeStack) -> None:
     rules = port_forwarding_rules(stack.port)
     assert rules and all("127.0.0.1" in rule for rule in rules), rules
 
 
-def test_the_pipeline_dag_is_served_through_the_rest_api(stack: Stack) -> None:
+def test_the_pipeline_dag_is_served_through_the_rest_api(stack: ComposeStack) -> None:
     token = post_json(f"{stack.url}/auth/token", ADMIN)["access_token"]
     headers = {"Authorization": f"Bearer {token}"}
 

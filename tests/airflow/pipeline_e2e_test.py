@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from server.model import artifacts
-from tests.support.mlflow_server import api, mlflow_server
+from tests.support.mlflow_server import api
 from tests.support.network import free_port, get_json, post_json, wait_for_http
 from tests.support.penguin_records import held_out_records, offline_species
-from tests.support.postgres import postgres
-from tests.support.s3 import moto_s3
+from tests.support.pipeline_stack import pipeline_stack
 
 AIRFLOW = Path(os.environ["AIRFLOW"])
 ENTRYPOINT = Path(os.environ["ENTRYPOINT"])
@@ -23,20 +22,9 @@ REMOTE_PATH = "pipeline"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):
-    workdir = tmp_path_factory.mktemp("stack")
-    with postgres(workdir / "db") as database, moto_s3(workdir) as s3, mlflow_server(workdir) as tracking:
-        home = workdir / "airflow-home"
-        env = {
-            "PATH": os.environ["PATH"], "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            # Two cores: no 32 LocalExecutor workers; and no log server listening on every interface.
-            "AIRFLOW__CORE__PARALLELISM": "2", "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
-            "PENGUINS_DVC_REMOTE_URL": f"s3://{s3.bucket}/{REMOTE_PATH}", "PENGUINS_DVC_ENDPOINT_URL": s3.endpoint,
-            "AWS_ENDPOINT_URL_S3": s3.endpoint, "AWS_ACCESS_KEY_ID": s3.access_key,
-            "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_DEFAULT_REGION": s3.region, "MLFLOW_TRACKING_URI": tracking,
-        }
-        airflow(env, "db", "migrate")
-        yield env, s3, tracking, home
+    with pipeline_stack(tmp_path_factory.mktemp("stack"), DAGS, REMOTE_PATH) as running:
+        airflow(running.env, "db", "migrate")
+        yield running.env, running.s3, running.tracking, running.home
 
 
 def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
