@@ -109,7 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--storage", type=Path, help="keep images, containers and networks here (default: the caller's podman settings)")
     parser.add_argument("--load", type=Path, action="append", default=[], help="`podman load` this tarball first")
-    parser.add_argument("--private-mounts", action="store_true", help="writable cgroups and /run in a mount namespace of its own")
+    parser.add_argument("--private-mounts", action="store_true", help="writable cgroups, /run and /var/cache in a mount namespace of its own (Bazel tests)")
     parser.add_argument("--remove-volumes", action="store_true", help="`down --volumes` at the end")
     parser.add_argument("compose", nargs=argparse.REMAINDER, help="docker-compose's global options, after --")
     args = parser.parse_args()
@@ -118,6 +118,11 @@ def main() -> None:
     if commands:
         fail(f"give docker-compose's global options only (-f, -p, --env-file), not {sorted(commands)[0]!r}: "
              "the session runs up and down itself")
+
+    # A missing file, a bad option or a missing env file: say so before anything starts.
+    config = subprocess.run(["docker-compose", *compose_options, "config", "--quiet"], capture_output=True, text=True)
+    if config.returncode != 0:
+        fail(f"docker-compose {' '.join(compose_options)}: {config.stderr.strip().splitlines()[-1]}")
 
     if args.private_mounts:
         private_mounts()
@@ -150,9 +155,11 @@ def main() -> None:
     try:
         say("docker-compose up --detach --wait (health checks included; this takes a while)")
         if subprocess.run([*compose, "up", "--detach", "--wait"]).returncode != 0:
-            subprocess.run([*compose, "logs", "--tail", "40"])
-            say("the stack did not become healthy: its logs are above; taking it down again")
             status = 1
+            if not stop.is_set():
+                subprocess.run([*compose, "logs", "--tail", "40"])
+                say("the stack did not come up healthy (an image not loaded? `tools/bazel run //airflow:image_load` "
+                    "and `//airflow/postgres:image_load`): its logs are above; taking it down again")
         else:
             say("ready: Ctrl-C (SIGINT) or SIGTERM takes the stack down")
             logs = subprocess.Popen([*compose, "logs", "--follow", "--since", "1s"], start_new_session=True)
