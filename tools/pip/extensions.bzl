@@ -69,6 +69,8 @@ def _pip_target_repository_impl(rctx):
     for line in text.splitlines():
         if line and not line[0].isspace() and not line.startswith("#") and "==" in line:
             names.append(_normalize(line.split("==")[0].split("[")[0]))
+    for top_level in rctx.attr.exclude_top_level:
+        rctx.delete("site-packages/" + top_level)
     build = [
         'package(default_visibility = ["//visibility:public"])',
         "py_library(",
@@ -84,19 +86,30 @@ def _pip_target_repository_impl(rctx):
 
 _pip_target_repository = repository_rule(
     implementation = _pip_target_repository_impl,
-    attrs = {"requirements_lock": attr.label(mandatory = True, allow_single_file = True)},
+    attrs = {
+        "exclude_top_level": attr.string_list(),
+        "requirements_lock": attr.label(mandatory = True, allow_single_file = True),
+    },
 )
 
 def _pip_target_impl(module_ctx):
     for mod in module_ctx.modules:
         for install in mod.tags.install:
-            _pip_target_repository(name = install.name, requirements_lock = install.requirements_lock)
+            _pip_target_repository(
+                name = install.name,
+                exclude_top_level = install.exclude_top_level,
+                requirements_lock = install.requirements_lock,
+            )
 
 pip_target = module_extension(
     implementation = _pip_target_impl,
     tag_classes = {"install": tag_class(attrs = {
         "name": attr.string(mandatory = True, doc = "The repository (hub) to create."),
         "requirements_lock": attr.label(mandatory = True, doc = "A lock with --hash for every pin."),
+        "exclude_top_level": attr.string_list(
+            doc = "Top-level names to delete from site-packages after the install, for wheels that " +
+                  "ship a stray package (e.g. `tools`) that would shadow a first-party one.",
+        ),
     })},
     doc = "Installs a hash-pinned lock into one site-packages repository.",
 )
