@@ -15,6 +15,7 @@ A stack that does not become healthy is taken down again, after its logs, with e
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -80,26 +81,27 @@ class HealthChecks(threading.Thread):
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.stopped = threading.Event()
+        self.intervals: dict[str, float] = {}  # container -> seconds; inf when it has no check
         self.due: dict[str, float] = {}
 
-    def interval(self, container: str) -> float | None:
+    @staticmethod
+    def interval(container: str) -> float:
         inspected = podman("inspect", "--format", "{{json .Config.Healthcheck}}", container, check=False)
         check = json.loads(inspected.stdout or "null") if inspected.returncode == 0 else None
         if not check or check.get("Test", ["NONE"])[0] == "NONE":
-            return None
+            return math.inf
         return (check.get("Interval") or 0) / 1e9 or DEFAULT_INTERVAL
 
     def run(self) -> None:
         while not self.stopped.wait(1):
-            running = podman("ps", "--format", "{{.ID}}", check=False).stdout.split()
-            now = time.monotonic()
-            for container in running:
-                if container not in self.due:
-                    interval = self.interval(container)
-                    self.due[container] = now if interval else float("inf")
-                if now >= self.due[container]:
+            for container in podman("ps", "--format", "{{.ID}}", check=False).stdout.split():
+                if container not in self.intervals:
+                    self.intervals[container] = self.interval(container)
+                    # The first check at once; never for a container without one.
+                    self.due[container] = time.monotonic() if math.isfinite(self.intervals[container]) else math.inf
+                if time.monotonic() >= self.due[container]:
                     podman("healthcheck", "run", container, check=False)
-                    self.due[container] = time.monotonic() + (self.interval(container) or float("inf"))
+                    self.due[container] = time.monotonic() + self.intervals[container]
 
     def stop(self) -> None:
         self.stopped.set()
