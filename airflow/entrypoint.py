@@ -43,8 +43,6 @@ def main() -> None:
     args = sys.argv[1:]
     if not args:
         sys.exit("airflow-entrypoint: error: name an airflow command, e.g. api-server, scheduler or dag-processor")
-    # Airflow's own child processes (task runners) must see the same packages as this one.
-    os.environ["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
     configure_admin(dict(os.environ))
     if os.environ.get("AIRFLOW_DB_MIGRATE", "").lower() in TRUE:
         print("airflow-entrypoint: airflow db migrate", file=sys.stderr, flush=True)

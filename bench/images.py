@@ -8,16 +8,12 @@ Prints, in one run:
 """
 
 import argparse
-import io
 import json
-import lzma
 import os
 import re
 import subprocess
 import sys
-import tarfile
 import time
-import zlib
 from pathlib import Path
 
 WORKSPACE = Path(__file__).resolve().parents[1]
@@ -25,7 +21,7 @@ sys.path.insert(0, str(WORKSPACE))
 
 from bench.layers import layer_sizes  # noqa: E402
 from tests.support.registry import registry  # noqa: E402
-from tools.debian.private.deb_layer import ar_members  # noqa: E402
+from tools.layers.debfile import Deb  # noqa: E402
 
 
 def bazel(*args: str) -> str:
@@ -44,17 +40,14 @@ def timed_build(*targets: str) -> float:
 def deb_floor(output_base: Path) -> int:
     total = 0
     for deb in sorted((output_base / "external").glob("*debian*/debs/*.deb")):
-        members = ar_members(deb)
-        name, data = next((name, blob) for name, blob in members.items() if name.startswith("data.tar"))
-        raw = lzma.decompress(data) if name.endswith(".xz") else zlib.decompress(data, 31)
-        with tarfile.open(fileobj=io.BytesIO(raw)) as archive:
+        with Deb(deb).data() as archive:
             total += sum(member.size for member in archive.getmembers() if member.isfile())
     return total
 
 
 def site_packages_floor(manifest: Path, execroot: Path) -> int:
     """The wheels' own files, as installed (before .pyc and before any exclusion)."""
-    sources = {source for _, source in json.loads(manifest.read_text()) if source}
+    sources = {source for _, source in json.loads(manifest.read_text())["files"] if source}
     return sum(os.path.getsize(execroot / source) for source in sources)
 
 

@@ -3,7 +3,7 @@
 import zlib
 from pathlib import Path
 
-from tools.oci.private.layout import blob_path, image_manifests
+from tools.oci.layout import blob_path, image_manifests
 
 
 def layer_sizes(layout: Path) -> list[tuple[str, int, int]]:

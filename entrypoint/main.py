@@ -87,7 +87,6 @@ def run() -> list[str]:
     check_port(settings)
     os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))
     os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
-    os.environ["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
     command = uvicorn_command(settings)
     log.info("entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
     return command

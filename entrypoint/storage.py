@@ -12,7 +12,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from entrypoint.failures import Exit, Failure
 from entrypoint.settings import Settings
@@ -35,8 +34,7 @@ def dvc_environment(settings: Settings) -> None:
 
 def dvc(settings: Settings, *args: str, timeout: float) -> subprocess.CompletedProcess:
     """`dvc ARGS` in the project, as a child process, so that a hung transfer can be timed out."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path for path in sys.path if path)}
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project_dir(settings), env=env,
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project_dir(settings),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -97,7 +95,7 @@ def preflight(settings: Settings) -> None:
     client = s3_client(settings)
     with s3_failures(settings, bucket):
         client.head_bucket(Bucket=bucket)
-        missing = [name for name, key in keys.items() if not _exists(client, bucket, f"{prefix}/{key}" if prefix else key)]
+        missing = [name for name, key in keys.items() if not _exists(client, bucket, pointers.s3_key(prefix, key))]
     if missing:
         raise Failure(Exit.MISSING_DATA, f"{settings.remote_url} lacks {', '.join(missing)}; push the artifacts "
                       "(dvc push) or point DVC_REMOTE_URL at the remote that has them")
@@ -149,14 +147,13 @@ def fetch_pointers(settings: Settings) -> Settings:
     """With DVC_POINTERS_URL, the .dvc files the pipeline published replace the image's own."""
     if not settings.pointers_url:
         return settings
-    parts = urlsplit(settings.pointers_url)
-    bucket, prefix = parts.netloc, parts.path.strip("/")
+    bucket, prefix = pointers.s3_location(settings.pointers_url)
     target = settings.workdir / "pointers"
     target.mkdir(parents=True, exist_ok=True)
     client = s3_client(settings)
     with s3_failures(settings, bucket):
         for name in pointers.ARTIFACTS:
-            key = f"{prefix}/{name}.dvc" if prefix else f"{name}.dvc"
+            key = pointers.s3_key(prefix, f"{name}.dvc")
             if not _exists(client, bucket, key):
                 raise Failure(Exit.MISSING_DATA, f"{settings.pointers_url} has no {name}.dvc; run the training "
                               "pipeline's publish step, or unset DVC_POINTERS_URL to serve the image's own model")

@@ -170,13 +170,13 @@ def _dvc_publish(source: Path, remote: str, endpoint: str | None) -> dict[str, s
     <remote>/pointers/. Both are idempotent: DVC skips objects the remote has."""
     import boto3
 
-    from server.model import artifacts
+    from server.model import artifacts, pointers
 
     project = source.parent / "dvc"
     project.mkdir(exist_ok=True)
     for name in artifacts.ARTIFACTS:
         shutil.copyfile(source / name, project / name)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "DVC_NO_ANALYTICS": "1",
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
            "DVC_SITE_CACHE_DIR": str(source.parent / "dvc-site-cache")}
     steps = [] if (project / ".dvc").is_dir() else [["init", "--no-scm", "-q"]]
     steps += [["remote", "add", "-f", "-d", "origin", remote]]
@@ -187,12 +187,12 @@ def _dvc_publish(source: Path, remote: str, endpoint: str | None) -> dict[str, s
         result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise RuntimeError(f"dvc {' '.join(args[:2])} failed: {(result.stderr or result.stdout).strip()[-500:]}")
-    bucket, _, prefix = remote.removeprefix("s3://").partition("/")
+    bucket, prefix = pointers.s3_location(remote)
     client = boto3.client("s3", endpoint_url=endpoint)
     hashes = {}
     for name in artifacts.ARTIFACTS:
         pointer = project / f"{name}.dvc"
-        client.upload_file(str(pointer), bucket, f"{prefix}/pointers/{name}.dvc".lstrip("/"))
+        client.upload_file(str(pointer), bucket, pointers.s3_key(prefix, f"pointers/{name}.dvc"))
         hashes[name] = artifacts.recorded_md5(pointer)
     return hashes
 

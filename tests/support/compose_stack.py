@@ -1,4 +1,4 @@
-"""airflow/docker-compose.yaml brought up by tools/buildroot/compose_session.py, as tools/compose
+"""airflow/docker-compose.yaml brought up by tools/containers/compose_session.py, as tools/compose
 does on a machine with no container engine, but with a podman store and mount namespace of its own
 (needs the build root's real root user: `no-sandbox` tests, or `bazel run`)."""
 

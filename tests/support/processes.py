@@ -1,4 +1,5 @@
-"""Child processes that see the same Python packages as the test (Bazel puts them on sys.path)."""
+"""Child processes that see the same Python packages as the test: Bazel's stub (and an image's
+launcher) exports them as PYTHONPATH, which children inherit."""
 
 import os
 import subprocess
@@ -7,7 +8,7 @@ from pathlib import Path
 
 
 def python_env(**extra: str) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), **extra}
+    return {**os.environ, **extra}
 
 
 def start_python(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:

@@ -134,6 +134,9 @@ buildroot::provision() {
   done
   buildroot::in_new_root "$root" update-ca-certificates >&2
   buildroot::in_new_root "$root" apt-get clean
+  # The one place the mirror is discovered: everything in the root (the @debian repository rule,
+  # the Debian relock) reads BAZEL_BUILDROOT_MIRROR, which buildroot::run sets from this file.
+  printf '%s\n' "$mirror" >"$root/etc/buildroot-mirror"
   buildroot::in_new_root "$root" bash -c "set -euo pipefail; $(declare -p BUILDROOT_MOCK_MODULES BUILDROOT_MOCK_ZLIB_BUILD BUILDROOT_SHARE); $(declare -f buildroot_recipe_finish); buildroot_recipe_finish" ||
     buildroot::die "the recipe's finishing step failed (log above)"
 }
@@ -241,6 +244,9 @@ buildroot::run() {
       *) [[ -z ${extra[$var]:-} ]] || args+=(--setenv "$var" "${!var}") ;;
     esac
   done
+  if [[ -z ${BAZEL_BUILDROOT_MIRROR:-} && -f $root/etc/buildroot-mirror ]]; then
+    args+=(--setenv BAZEL_BUILDROOT_MIRROR "$(<"$root/etc/buildroot-mirror")")
+  fi
   for ((i = 0; i < ${#BUILDROOT_EXTRA_ENV[@]}; i += 2)); do
     args+=(--setenv "${BUILDROOT_EXTRA_ENV[i]}" "${BUILDROOT_EXTRA_ENV[i + 1]}")
   done
@@ -270,30 +276,18 @@ buildroot::run_handoffs() {
   return "$status"
 }
 
-# Settings for the build root's own podman (tools/podman): storage under the cache, runc and
-# cgroupfs (no systemd in the root), the host's network, and ulimits a namespace may set.
+# Points the next buildroot::run at the build root's own podman (tools/podman, tools/compose):
+# storage under the cache, the host's network, and the settings tools/containers/podman_config.py
+# writes for every podman this project runs.
 buildroot::podman_config() {
-  local dir
+  local root=$1 dir line
   dir="$(buildroot::cache_dir)/podman"
-  mkdir -p "$dir/storage" "$dir/networks" "$dir/run" "$dir/tmp" "$dir/var-run/lock" "$dir/var-cache"
-  cat >"$dir/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
-netns = "host"
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-compat_api_enforce_docker_hub = false
-events_logfile_path = "$dir/events.log"
-tmp_dir = "$dir/tmp"
-image_copy_tmp_dir = "$dir/tmp"
-[network]
-network_config_dir = "$dir/networks"
-EOF
-  printf '[storage]\ndriver = "overlay"\ngraphroot = "%s/storage"\nrunroot = "%s/run"\n' "$dir" "$dir" >"$dir/storage.conf"
+  mkdir -p "$dir/storage" "$dir/run" "$dir/var-run/lock" "$dir/var-cache"
   BUILDROOT_EXTRA_ARGS+=(--bind /sys/fs/cgroup /sys/fs/cgroup --bind "$dir" "$dir" --bind "$dir/var-run" /run
     --bind "$dir/var-cache" /var/cache/containers)
-  BUILDROOT_EXTRA_ENV+=(CONTAINERS_CONF "$dir/containers.conf" CONTAINERS_STORAGE_CONF "$dir/storage.conf"
-    PODMAN_IGNORE_CGROUPSV1_WARNING 1 TMPDIR "$dir/tmp")
+  while IFS= read -r line; do
+    BUILDROOT_EXTRA_ENV+=("${line%%=*}" "${line#*=}")
+  done < <(buildroot::run "$root" python3 "$BUILDROOT_DIR/../containers/podman_config.py" \
+    --dir "$dir" --graphroot "$dir/storage" --runroot "$dir/run" --host-network)
+  BUILDROOT_EXTRA_ENV+=(PODMAN_IGNORE_CGROUPSV1_WARNING 1)
 }

@@ -7,28 +7,18 @@
 The repository has one filegroup per lock group (`@debian//:base`, `@debian//:python`), in the
 lock's order, and one per package (`@debian//:libc6`). Downloads go through Bazel's downloader, so
 the repository cache keeps them. The mirror is never in the lock: it comes from
-BAZEL_BUILDROOT_MIRROR, else from the apt sources of the machine Bazel runs on (the build root).
+BAZEL_BUILDROOT_MIRROR, which tools/bazel sets (from the host's apt sources, when it provisions the
+build root).
 """
 
 _RELOCK = "tools/bazel run //third_party/debian:relock"
-_APT_SOURCES = ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]
 
 def _archive_base(rctx):
     """The URL the lock's paths ("debian/pool/...", "debian-security/pool/...") are relative to."""
     mirror = rctx.os.environ.get("BAZEL_BUILDROOT_MIRROR", "")
     if not mirror:
-        for source in _APT_SOURCES:
-            path = rctx.path(source)
-            if not path.exists:
-                continue
-            for word in rctx.read(path).replace("\n", " ").split(" "):
-                if "://" in word and word.rstrip("/").endswith("/debian"):
-                    mirror = word
-                    break
-            if mirror:
-                break
-    if not mirror:
-        fail("debian: no Debian mirror found in %s; set BAZEL_BUILDROOT_MIRROR" % " or ".join(_APT_SOURCES))
+        fail("debian: BAZEL_BUILDROOT_MIRROR is not set; run Bazel through tools/bazel, which sets it, " +
+             "or set it to your Debian mirror (<scheme>://<host>/debian)")
     return mirror.rstrip("/").removesuffix("/debian")
 
 def _deb_file(entry):
@@ -66,7 +56,12 @@ def _debian_repository_impl(rctx):
 
 _debian_repository = repository_rule(
     implementation = _debian_repository_impl,
-    attrs = {"lock": attr.label(mandatory = True, allow_single_file = [".json"])},
+    doc = "The .deb files one lock pins, fetched by sha256, with a filegroup per group and per package.",
+    attrs = {"lock": attr.label(
+        mandatory = True,
+        allow_single_file = [".json"],
+        doc = "A lock written by //third_party/debian:relock.",
+    )},
     environ = ["BAZEL_BUILDROOT_MIRROR"],
 )
 

@@ -1,24 +1,17 @@
-"""`dir_layer`: a layer of empty directories with owners and modes, e.g. a home writable by nonroot."""
+"""Image layers: reproducible tars for `oci_image(tars = [...])`.
 
-def _dir_layer_impl(ctx):
-    out = ctx.actions.declare_file(ctx.label.name + ".tar")
-    args = ctx.actions.args()
-    args.add_all(["%s:%s" % (path, spec) for path, spec in sorted(ctx.attr.dirs.items())], before_each = "--dir")
-    args.add("--out", out)
-    ctx.actions.run(executable = ctx.executable._tool, arguments = [args], outputs = [out], mnemonic = "DirLayer")
-    return [DefaultInfo(files = depset([out]))]
+- `deb_layer`: Debian packages unpacked distroless-style (no maintainer scripts, dpkg records).
+- `dir_layer`: empty directories with owners and modes, e.g. a home writable by nonroot.
+- `py_image_layers`: a py_binary as three layers split by how often they change.
 
-dir_layer = rule(
-    implementation = _dir_layer_impl,
-    doc = """A reproducible layer tar of empty directories (sorted, mtime 0), for `oci_image(tars = ...)`.
+Every layer is a tar with sorted entries, mtime 0 and root ownership unless declared otherwise;
+.py files are precompiled into unchecked-hash .pyc. The same inputs always give the same bytes.
+"""
 
-Parents that are not listed belong to root with mode 0755, so only the listed directories change
-hands (rules_pkg 0.9.1's pkg_tar gives its owner to every implied parent too).""",
-    attrs = {
-        "dirs": attr.string_dict(
-            mandatory = True,
-            doc = "path -> \"UID:GID:MODE\", e.g. `{\"opt/airflow\": \"65532:65532:0755\"}`.",
-        ),
-        "_tool": attr.label(default = "//tools/layers:dir_layer", executable = True, cfg = "exec"),
-    },
-)
+load("//tools/layers/private:deb_layer.bzl", _deb_layer = "deb_layer")
+load("//tools/layers/private:dir_layer.bzl", _dir_layer = "dir_layer")
+load("//tools/layers/private:py_image_layers.bzl", _py_image_layers = "py_image_layers")
+
+deb_layer = _deb_layer
+dir_layer = _dir_layer
+py_image_layers = _py_image_layers

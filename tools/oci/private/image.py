@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from tools.oci.private.layout import (
+from tools.oci.layout import (
     CONFIG,
     MANIFEST,
     Json,

@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from tools.oci.private.layout import INDEX, blob_path, image_manifests, link_or_copy, read_json_blob, write_index, write_json_blob
+from tools.oci.layout import INDEX, blob_path, image_manifests, link_or_copy, read_json_blob, write_index, write_json_blob
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import shutil
 import zlib
 from pathlib import Path
 
-from tools.oci.private.layout import LAYER_GZIP, sha256_file
+from tools.oci.layout import LAYER_GZIP, sha256_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 20
@@ -34,7 +34,6 @@ def main() -> None:
     parser.add_argument("--blob", type=Path, required=True)
     parser.add_argument("--descriptor", type=Path, required=True)
     parser.add_argument("--source", required=True, help="what the layer came from, for the image's history")
-    parser.add_argument("--level", type=int, default=6, help="gzip level (6: zlib's default)")
     args = parser.parse_args()
 
     with open(args.tar, "rb") as source:
@@ -45,7 +44,7 @@ def main() -> None:
     else:
         diff_id = sha256_file(args.tar)
         with (open(args.tar, "rb") as source, open(args.blob, "wb") as sink,
-              gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=args.level) as zipped):
+              gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=6) as zipped):
             shutil.copyfileobj(source, zipped, CHUNK)
 
     descriptor = {

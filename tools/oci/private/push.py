@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tools.oci.private.layout import blob_path, image_manifests, top_descriptor
+from tools.oci.layout import blob_path, image_manifests, top_descriptor
 from tools.oci.private.registry import PushError, Registry, check_tag, split_reference, stored_credentials
 
 CHUNK_SIZE = 16 << 20
@@ -58,7 +58,6 @@ def main() -> int:
     parser.add_argument("--default-repository", default="", help=argparse.SUPPRESS)
     parser.add_argument("--default-tag", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("--insecure", action="store_true", help="plain HTTP, for a loopback or test registry")
-    parser.add_argument("--digest-file", type=Path, help="write the pushed manifest digest here")
     parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="blobs larger than this go in chunks of it (bytes)")
     args = parser.parse_args()
     repository = args.repository or args.default_repository
@@ -69,8 +68,6 @@ def main() -> int:
     except PushError as error:
         print(f"oci_push: error: {error}", file=sys.stderr)
         return 1
-    if args.digest_file:
-        args.digest_file.write_text(digest)
     print(digest)
     return 0
 

@@ -10,7 +10,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from tools.oci.private.layout import blob_path, canonical, image_manifests
+from tools.oci.layout import blob_path, canonical, image_manifests
 
 REFERENCE = "org.opencontainers.image.ref.name"
 

@@ -11,48 +11,19 @@ Nothing is installed and no maintainer script runs. Instead this tool:
 
 import argparse
 import fnmatch
-import io
-import lzma
 import os
 import re
 import sys
-import tarfile
 import tempfile
-import zlib
 from pathlib import Path
 
-from tools.oci.private.layer_tar import write_tree
-from tools.oci.private.pyc import compile_tree
+from tools.layers.debfile import Deb, DebError
+from tools.layers.private.layer_tar import write_tree
+from tools.layers.private.pyc import compile_tree
 
 MERGED_USR = ("bin", "sbin", "lib", "lib64")
 DROPPED = re.compile(r"^usr/share/(man|info|locale|lintian|bug|doc-base|gtk-doc)/|^usr/share/doc/(?!.+/copyright$)")
 NONROOT = 65532
-
-
-def ar_members(deb: Path) -> dict[str, bytes]:
-    data = deb.read_bytes()
-    if not data.startswith(b"!<arch>\n"):
-        raise SystemExit(f"deb_layer: {deb} is not a Debian package (no ar header)")
-    members, offset = {}, 8
-    while offset < len(data):
-        header = data[offset : offset + 60]
-        name, size = header[:16].decode().strip().rstrip("/"), int(header[48:58])
-        members[name] = data[offset + 60 : offset + 60 + size]
-        offset += 60 + size + (size % 2)
-    return members
-
-
-def open_member(members: dict[str, bytes], stem: str, deb: Path) -> tarfile.TarFile:
-    for name, blob in members.items():
-        if name.startswith(stem):
-            if name.endswith(".xz"):
-                blob = lzma.decompress(blob)
-            elif name.endswith(".gz"):
-                blob = zlib.decompress(blob, 31)
-            elif not name.endswith(".tar"):
-                raise SystemExit(f"deb_layer: {deb}: {name} uses a compression this tool does not read")
-            return tarfile.open(fileobj=io.BytesIO(blob))
-    raise SystemExit(f"deb_layer: {deb} has no {stem}")
 
 
 def canonical(name: str) -> str:
@@ -63,15 +34,13 @@ def canonical(name: str) -> str:
 
 
 def unpack(deb: Path, root: Path, exclude: list[str]) -> None:
-    members = ar_members(deb)
-    with open_member(members, "control.tar", deb) as control:
-        record = control.extractfile("./control").read().decode()
-    package = re.search(r"^Package: (.+)$", record, re.MULTILINE).group(1)
-    status = root / "var/lib/dpkg/status.d" / package
+    package = Deb(deb)
+    status = root / "var/lib/dpkg/status.d" / package.package
     status.parent.mkdir(parents=True, exist_ok=True)
+    record = package.control
     status.write_text(record if record.endswith("\n") else record + "\n")
 
-    with open_member(members, "data.tar", deb) as data:
+    with package.data() as data:
         for member in data.getmembers():
             member.name = canonical(member.name)
             if member.name == "." or DROPPED.match(member.name + ("/" if member.isdir() else "")):
@@ -150,7 +119,10 @@ def main() -> None:
         root.mkdir(mode=0o755)
         owners = write_skeleton(root) if args.skeleton else {}
         for deb in args.deb:
-            unpack(deb, root, args.exclude)
+            try:
+                unpack(deb, root, args.exclude)
+            except DebError as error:
+                raise SystemExit(f"deb_layer: {error}") from None
         write_ca_bundle(root)
         if args.compile_python:
             compile_python(root, args.compile_python)

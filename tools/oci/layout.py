@@ -22,11 +22,8 @@ def canonical(document: Any) -> bytes:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as data:
-        for chunk in iter(lambda: data.read(1 << 20), b""):
-            digest.update(chunk)
-    return "sha256:" + digest.hexdigest()
+        return "sha256:" + hashlib.file_digest(data, "sha256").hexdigest()
 
 
 def blob_path(layout: Path, digest: str) -> Path:

@@ -25,6 +25,8 @@ import threading
 import time
 from pathlib import Path
 
+from podman_config import write_config  # this script's own folder is on sys.path
+
 DEFAULT_INTERVAL = 30.0  # seconds: Docker's default health-check interval
 SUBCOMMANDS = {"up", "down", "start", "stop", "run", "exec", "logs", "ps", "-d", "--detach"}
 
@@ -52,22 +54,10 @@ def private_mounts() -> None:
     Path("/var/cache/containers").mkdir()
 
 
-def write_storage_config(storage: Path) -> None:
-    """The settings tools/podman uses (runc, cgroupfs, file events), with what lasts under `storage`.
+def use_storage(storage: Path) -> None:
+    """A podman store of this session's own below `storage` (tools/podman's settings otherwise).
     Run state stays in /run: socket paths there are short enough for conmon's 108-byte limit."""
-    for sub in ("graph", "tmp", "networks"):
-        (storage / sub).mkdir(parents=True, exist_ok=True)
-    (storage / "containers.conf").write_text(
-        '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n'
-        f'[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
-        # docker-compose names images by short name; podman's Docker API would read docker.io/library/.
-        'compat_api_enforce_docker_hub = false\n'
-        f'events_logfile_path = "{storage}/events.log"\ntmp_dir = "{storage}/tmp"\n'
-        f'[network]\nnetwork_config_dir = "{storage}/networks"\n')
-    (storage / "storage.conf").write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{storage}/graph"\nrunroot = "/run/containers/storage"\n')
-    os.environ.update(CONTAINERS_CONF=str(storage / "containers.conf"),
-                      CONTAINERS_STORAGE_CONF=str(storage / "storage.conf"), TMPDIR=str(storage / "tmp"))
+    os.environ.update(write_config(storage, graphroot=storage / "graph", runroot=Path("/run/containers/storage")))
 
 
 def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -129,7 +119,7 @@ def main() -> None:
     if args.private_mounts:
         private_mounts()
     if args.storage:
-        write_storage_config(args.storage.resolve())
+        use_storage(args.storage.resolve())
     for tarball in args.load:
         loaded = podman("load", "--input", str(tarball), check=False)
         if loaded.returncode != 0:

@@ -5,8 +5,8 @@ the launcher that starts it.
   install them. One directory on sys.path instead of one per wheel repository keeps imports fast.
 - app: every other runfile, at its runfiles path under /app/<name>.runfiles, so data files and the
   runfiles library work as under `bazel run`.
-- launcher: /app/<name>, a Python script that puts those on sys.path and runs the binary's main.
-  It takes the place of rules_python's stub, which would add one sys.path entry per repository.
+- launcher: /app/<name>, a Python script that exports those as PYTHONPATH and runs the binary's
+  main. It takes the place of rules_python's stub, which would add one entry per repository.
 .py files are precompiled into unchecked-hash .pyc (no mtimes): the same inputs give the same tar.
 """
 
@@ -15,15 +15,14 @@ import filecmp
 import fnmatch
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from tools.oci.private.layer_tar import write_tree
-from tools.oci.private.pyc import compile_tree
+from tools.layers.private.layer_tar import write_tree
+from tools.layers.private.pyc import compile_tree
 
 SITE_PACKAGES = "/site-packages/"
 LAUNCHER = '''\
@@ -33,21 +32,15 @@ import runpy
 import sys
 
 RUNFILES = {runfiles!r}
-sys.path[0:1] = [os.path.join(RUNFILES, entry) for entry in {imports!r}] + [{site_packages!r}]
+PATH = [os.path.join(RUNFILES, entry) for entry in {imports!r}] + [{site_packages!r}]
+# Exported once, here: every Python child process (dvc, Airflow's task runners, uvicorn's
+# workers) then sees the same packages, as under `bazel run`, whose stub does the same.
+os.environ["PYTHONPATH"] = os.pathsep.join(PATH + [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else PATH)
 os.environ.setdefault("RUNFILES_DIR", RUNFILES)
+sys.path[0:1] = PATH
 sys.argv[0] = os.path.join(RUNFILES, {main!r})
 runpy.run_path(sys.argv[0], run_name="__main__")
 '''
-
-
-def stub_settings(stub: Path) -> tuple[str, list[str]]:
-    """The main file and import paths rules_python wrote into the py_binary's stub."""
-    text = stub.read_text()
-    main = re.search(r"^\s*main_rel_path = '([^']+)'", text, re.MULTILINE)
-    imports = re.search(r"^\s*python_imports = '([^']*)'", text, re.MULTILINE)
-    if not main or not imports:
-        raise SystemExit(f"py_layer: {stub} does not look like a rules_python py_binary stub")
-    return main.group(1), [entry for entry in imports.group(1).split(":") if entry]
 
 
 def place(root: Path, dest: str, source: str | None) -> None:
@@ -90,28 +83,31 @@ def _is_elf(path: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["site-packages", "app", "launcher"], required=True)
-    parser.add_argument("--manifest", type=Path, required=True, help="JSON [[runfiles path, file or null], ...]")
-    parser.add_argument("--stub", type=Path, required=True, help="the py_binary's executable")
+    parser.add_argument("--manifest", type=Path, required=True,
+                        help='JSON {"files": [[runfiles path, file or null], ...], "main": path, "imports": [...]}')
     parser.add_argument("--name", required=True, help="the binary's name: /app/<name> is the launcher")
+    parser.add_argument("--main-repository", required=True, help="the main repository's runfiles name (_main)")
     parser.add_argument("--prefix", default="/app")
     parser.add_argument("--exclude", action="append", default=[], help="site-packages paths to leave out (fnmatch)")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    manifest = json.loads(args.manifest.read_text())
 
     os.umask(0o022)
     runfiles = f"{args.prefix}/{args.name}.runfiles"
     site_packages = f"{args.prefix}/site-packages"
+    own_code = args.main_repository + "/"
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if args.part == "launcher":
-            main_path, imports = stub_settings(args.stub)
-            own = [entry for entry in imports if not entry.endswith(SITE_PACKAGES.rstrip("/"))] + ["_main"]
-            text = LAUNCHER.format(name=args.name, runfiles=runfiles, imports=own, site_packages=site_packages, main=main_path)
+            imports = [entry for entry in manifest["imports"] if not entry.endswith(SITE_PACKAGES.rstrip("/"))]
+            text = LAUNCHER.format(name=args.name, runfiles=runfiles, imports=list(dict.fromkeys([*imports, args.main_repository])),
+                                   site_packages=site_packages, main=manifest["main"])
             (root / args.prefix.lstrip("/")).mkdir(parents=True)
             (root / args.prefix.lstrip("/") / args.name).write_text(text)
         else:
-            for path, source in sorted(json.loads(args.manifest.read_text()), key=lambda item: item[0]):
-                third_party = SITE_PACKAGES in "/" + path and not path.startswith("_main/")
+            for path, source in sorted(manifest["files"], key=lambda item: item[0]):
+                third_party = SITE_PACKAGES in "/" + path and not path.startswith(own_code)
                 inside = path.split(SITE_PACKAGES, 1)[-1]
                 if args.part == "site-packages" and third_party and inside != "__init__.py":  # rules_python's, not the wheel's
                     if not any(fnmatch.fnmatchcase(inside, pattern) for pattern in args.exclude):

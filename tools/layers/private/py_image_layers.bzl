@@ -1,4 +1,6 @@
-"""`py_image_layers`: a py_binary as image layers split by how often they change."""
+"""Implementation of `py_image_layers`. Load it from //tools/layers:defs.bzl."""
+
+load("@rules_python//python:defs.bzl", "PyInfo")
 
 _PARTS = ["site-packages", "app", "launcher"]
 
@@ -6,16 +8,41 @@ _PARTS = ["site-packages", "app", "launcher"]
 # imported by the code they test.
 DEFAULT_EXCLUDE = ["*/tests/*"]
 
-def _runfiles_path(file):
+def _runfiles_path(file, workspace_name):
     # short_path is "../<repo>/<path>" for external files and "<path>" for the main repository's.
-    return file.short_path[3:] if file.short_path.startswith("../") else "_main/" + file.short_path
+    return file.short_path[3:] if file.short_path.startswith("../") else workspace_name + "/" + file.short_path
 
 def _is_third_party(file):
     return file.short_path.startswith("../") and "/site-packages/" in file.short_path
 
+_PyBinaryFacts = provider(
+    doc = "What the image's launcher needs to know of a py_binary, read from the rule and its PyInfo.",
+    fields = {
+        "main": "The runfiles path of the binary's main .py file.",
+        "imports": "The import paths (relative to the runfiles root) its libraries declare.",
+    },
+)
+
+def _py_binary_facts_impl(target, ctx):
+    main = ctx.rule.files.main if hasattr(ctx.rule.files, "main") else []
+    if not main:
+        # py_binary's own default: the source named after the target.
+        main = [src for src in ctx.rule.files.srcs if src.basename == ctx.label.name + ".py"]
+    if len(main) != 1:
+        fail("py_image_layers: %s has no main file; set its `main`" % ctx.label)
+    return [_PyBinaryFacts(
+        main = _runfiles_path(main[0], ctx.workspace_name),
+        imports = target[PyInfo].imports,
+    )]
+
+_py_binary_facts = aspect(
+    implementation = _py_binary_facts_impl,
+    doc = "Reads a py_binary's main file and import paths, so the launcher never parses rules_python's stub.",
+    required_providers = [PyInfo],
+)
+
 def _py_layer_impl(ctx):
-    binary = ctx.attr.binary[DefaultInfo]
-    runfiles = binary.default_runfiles
+    runfiles = ctx.attr.binary[DefaultInfo].default_runfiles
 
     # Each part reads only its own files, so an edit to the app's code never re-runs (and
     # re-compiles) the site-packages layer, and a lock change never touches the app layer.
@@ -27,38 +54,57 @@ def _py_layer_impl(ctx):
         empty = runfiles.empty_filenames.to_list()
     else:
         files, empty = [], []
+    facts = ctx.attr.binary[_PyBinaryFacts]
     manifest = ctx.actions.declare_file(ctx.label.name + ".runfiles.json")
-    ctx.actions.write(manifest, json.encode(
-        [[_runfiles_path(f), f.path] for f in files] + [["_main/" + path, None] for path in empty],
-    ))
+    ctx.actions.write(manifest, json.encode({
+        "files": [[_runfiles_path(f, ctx.workspace_name), f.path] for f in files] +
+                 [[ctx.workspace_name + "/" + path, None] for path in empty],
+        "main": facts.main,
+        "imports": facts.imports.to_list(),
+    }))
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
-    stub = ctx.executable.binary
     args = ctx.actions.args()
     args.add("--part", ctx.attr.part)
     args.add("--manifest", manifest)
-    args.add("--stub", stub)
     args.add("--name", ctx.attr.binary.label.name)
+    args.add("--main-repository", ctx.workspace_name)
     args.add("--prefix", ctx.attr.prefix)
     args.add_all(ctx.attr.exclude, format_each = "--exclude=%s")
     args.add("--out", out)
     ctx.actions.run(
         executable = ctx.executable._tool,
         arguments = [args],
-        inputs = [manifest, stub] + files,
+        inputs = [manifest] + files,
         outputs = [out],
         mnemonic = "PyImageLayer",
         progress_message = "Writing the %s layer of %%{label}" % ctx.attr.part,
     )
     return [DefaultInfo(files = depset([out]))]
 
-_py_layer = rule(
+py_layer = rule(
     implementation = _py_layer_impl,
+    doc = "One of the three layers `py_image_layers` splits a py_binary into.",
     attrs = {
-        "binary": attr.label(mandatory = True, executable = True, cfg = "target"),
-        "part": attr.string(mandatory = True, values = _PARTS),
-        "prefix": attr.string(default = "/app"),
-        "exclude": attr.string_list(),
-        "_tool": attr.label(default = "//tools/python_image/private:py_layer", executable = True, cfg = "exec"),
+        "binary": attr.label(
+            mandatory = True,
+            executable = True,
+            cfg = "target",
+            aspects = [_py_binary_facts],
+            doc = "The py_binary.",
+        ),
+        "part": attr.string(
+            mandatory = True,
+            values = _PARTS,
+            doc = "`site-packages` (the wheels, merged), `app` (the binary's own runfiles) or `launcher`.",
+        ),
+        "prefix": attr.string(default = "/app", doc = "Where in the image the binary lives."),
+        "exclude": attr.string_list(doc = "fnmatch patterns of site-packages paths to leave out."),
+        "_tool": attr.label(
+            default = "//tools/layers/private:py_layer",
+            executable = True,
+            cfg = "exec",
+            doc = "The layer writer.",
+        ),
     },
 )
 
@@ -69,7 +115,8 @@ def py_image_layers(name, binary, prefix = "/app", exclude = DEFAULT_EXCLUDE, **
       (one sys.path entry instead of one per wheel repository);
     - `<name>_app`: the binary's own code and data at `<prefix>/<binary>.runfiles/...`, the
       runfiles layout `bazel run` gives it;
-    - `<name>_launcher`: `<prefix>/<binary>`, a Python script that runs the binary's main.
+    - `<name>_launcher`: `<prefix>/<binary>`, a Python script that exports PYTHONPATH (so every
+      Python child process sees the same packages) and runs the binary's main.
 
     `name` itself is a filegroup of the three tars in that order, for `oci_image(tars = [...])`.
     Run the image with `entrypoint = ["/usr/bin/python3.13", "<prefix>/<binary>"]`: no shell is
@@ -87,6 +134,6 @@ def py_image_layers(name, binary, prefix = "/app", exclude = DEFAULT_EXCLUDE, **
     layers = []
     for part in _PARTS:
         layer = "%s_%s" % (name, part.replace("-", "_"))
-        _py_layer(name = layer, binary = binary, part = part, prefix = prefix, exclude = exclude, **kwargs)
+        py_layer(name = layer, binary = binary, part = part, prefix = prefix, exclude = exclude, **kwargs)
         layers.append(layer)
     native.filegroup(name = name, srcs = layers, **kwargs)

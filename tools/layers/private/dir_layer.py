@@ -5,7 +5,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from tools.oci.private.layer_tar import write_tree
+from tools.layers.private.layer_tar import write_tree
 
 
 def main() -> None:

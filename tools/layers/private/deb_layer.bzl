@@ -1,4 +1,4 @@
-"""`deb_layer`: Debian packages to one reproducible image layer, distroless style."""
+"""Implementation of `deb_layer`. Load it from //tools/layers:defs.bzl."""
 
 def _deb_layer_impl(ctx):
     out = ctx.actions.declare_file(ctx.label.name + ".tar")
@@ -47,9 +47,10 @@ generated when ca-certificates is among the packages. The output is byte-for-byt
                   "(deterministic: no mtimes). Must match the Python that Bazel runs.",
         ),
         "_tool": attr.label(
-            default = "//tools/debian/private:deb_layer",
+            default = "//tools/layers/private:deb_layer",
             executable = True,
             cfg = "exec",
+            doc = "The layer writer.",
         ),
     },
 )
