@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from entrypoint.failures import Exit, Failure
+from server.model import pointers
 
 # Where the image (and `bazel run`) keeps the default model: the runfiles of this binary.
 MAIN_REPOSITORY = Path(__file__).parent.parent
@@ -35,8 +36,7 @@ class Settings:
 
     @property
     def bucket_and_prefix(self) -> tuple[str, str]:
-        parts = urlsplit(self.remote_url)
-        return parts.netloc, parts.path.strip("/")
+        return pointers.s3_location(self.remote_url)
 
 
 def _integer(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:

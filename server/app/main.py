@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,9 +22,6 @@ from server.app import tracking
 from server.app.observability import Metrics, RequestObserver
 from server.app.schemas import MAX_BATCH_SIZE, ModelInfo, Penguin, Prediction, PredictRequest, PredictResponse
 from server.app.service import ModelService
-
-PATHS = {"/health", "/ready", "/model", "/predict", "/metrics"}
-
 
 def create_app(artifacts_dir: Path, pointers_dir: Path | None = None, max_batch_size: int = MAX_BATCH_SIZE,
                report_to_mlflow: bool = True) -> FastAPI:
@@ -45,7 +43,7 @@ def create_app(artifacts_dir: Path, pointers_dir: Path | None = None, max_batch_
     async def readable_422(_: Request, error: RequestValidationError) -> JSONResponse:
         # One readable line that names each bad field, e.g. "records.0.island: Input should be ...".
         problems = [f"{'.'.join(str(part) for part in e['loc'][1:])}: {e['msg']}" for e in error.errors()]
-        return JSONResponse(status_code=422, content={"message": "; ".join(problems), "detail": _jsonable(error.errors())})
+        return JSONResponse(status_code=422, content={"message": "; ".join(problems), "detail": jsonable_encoder(error.errors())})
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -85,17 +83,13 @@ def create_app(artifacts_dir: Path, pointers_dir: Path | None = None, max_batch_
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    app.add_middleware(RequestObserver, metrics=metrics, known_paths=PATHS)
+    # Metrics are labelled by route, never by the raw URL: unknown paths share the label "other".
+    app.add_middleware(RequestObserver, metrics=metrics, known_paths={route.path for route in app.routes})
     return app
 
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
-
-
-def _jsonable(errors: list[dict]) -> list[dict]:
-    return [{key: (value if key != "ctx" else {k: str(v) for k, v in value.items()}) for key, value in e.items()
-             if key != "url"} for e in errors]
 
 
 def app_from_environment() -> FastAPI:

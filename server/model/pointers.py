@@ -1,9 +1,11 @@
-"""The artifacts' names and the DVC pointer files that record their md5s: what the entrypoint
-needs to check a pull, without importing the model's libraries."""
+"""The artifacts' names, the DVC pointer files that record their md5s, and where a remote keeps
+them: what the entrypoint needs to check a pull, without importing the model's libraries."""
 
 import hashlib
-import re
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import yaml
 
 TRANSFORMER = "transformer.skops"
 MODEL = "model.skops"
@@ -16,23 +18,25 @@ class ArtifactError(Exception):
 
 
 def md5(path: Path) -> str:
-    digest = hashlib.md5()
     with open(path, "rb") as data:
-        for chunk in iter(lambda: data.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(data, "md5").hexdigest()
 
 
 def pointer(path: Path) -> str:
-    """The .dvc pointer file DVC writes for `path` (out: md5, size, hash, path)."""
-    return f"outs:\n- md5: {md5(path)}\n  size: {path.stat().st_size}\n  hash: md5\n  path: {path.name}\n"
+    """The .dvc pointer file DVC writes for `path` (out: md5, size, hash, path), in DVC's order."""
+    out = {"md5": md5(path), "size": path.stat().st_size, "hash": "md5", "path": path.name}
+    return yaml.safe_dump({"outs": [out]}, sort_keys=False)
 
 
 def recorded_md5(dvc_file: Path) -> str:
-    match = re.search(r"^\s*-?\s*md5: ([0-9a-f]{32})$", dvc_file.read_text(), re.MULTILINE)
-    if not match:
+    try:
+        outs = yaml.safe_load(dvc_file.read_text())["outs"]
+        value = str(outs[0]["md5"])
+    except (yaml.YAMLError, TypeError, KeyError, IndexError) as error:
+        raise ArtifactError(f"{dvc_file} is not a DVC pointer file with an md5 ({type(error).__name__})") from None
+    if len(value) != 32 or any(c not in "0123456789abcdef" for c in value):
         raise ArtifactError(f"{dvc_file} records no md5")
-    return match.group(1)
+    return value
 
 
 def verify(directory: Path, pointers: Path) -> dict[str, str]:
@@ -47,3 +51,14 @@ def verify(directory: Path, pointers: Path) -> dict[str, str]:
             raise ArtifactError(f"{name} is corrupt: md5 {actual}, but its .dvc file records {expected}")
         hashes[name] = actual
     return hashes
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """s3://BUCKET/PATH -> (BUCKET, PATH without slashes at either end; may be empty)."""
+    parts = urlsplit(url)
+    return parts.netloc, parts.path.strip("/")
+
+
+def s3_key(prefix: str, name: str) -> str:
+    """The object key of `name` below `prefix` (which may be empty)."""
+    return f"{prefix}/{name}" if prefix else name

@@ -19,19 +19,15 @@ import urllib.parse
 from pathlib import Path
 
 HERE = Path(os.environ.get("BUILD_WORKSPACE_DIRECTORY", Path(__file__).resolve().parents[2])) / "third_party/debian"
-ROOT_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 URI_LINE = re.compile(r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+)( \S+)? *$")
 
 
 def mirror() -> str:
-    """The Debian mirror: BAZEL_BUILDROOT_MIRROR, else the build root's own apt sources."""
-    override = os.environ.get("BAZEL_BUILDROOT_MIRROR")
-    if override:
-        return override.rstrip("/")
-    for line in ROOT_SOURCES.read_text().splitlines():
-        if line.startswith("URIs:") and line.rstrip("/").endswith("/debian"):
-            return line.split()[1].rstrip("/")
-    sys.exit(f"relock: no /debian URI in {ROOT_SOURCES}; set BAZEL_BUILDROOT_MIRROR")
+    """The Debian mirror, which tools/bazel passes into the build root."""
+    value = os.environ.get("BAZEL_BUILDROOT_MIRROR", "").rstrip("/")
+    if not value:
+        sys.exit("relock: BAZEL_BUILDROOT_MIRROR is not set; run me with tools/bazel run //third_party/debian:relock")
+    return value
 
 
 def apt(state: Path, *args: str, tool: str = "apt-get") -> str:

@@ -12,7 +12,8 @@ def main() -> None:
     parser.add_argument("files", type=Path, nargs="+")
     args = parser.parse_args()
     for path in args.files:
-        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        with open(path, "rb") as data:
+            digest = hashlib.file_digest(data, "md5").hexdigest()
         target = args.out / "files" / "md5" / digest[:2] / digest[2:]
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
