@@ -49,14 +49,12 @@ Acquire::Languages "none";
 
 # Exact versions: a version the mirror has dropped fails loudly at provisioning time.
 BUILDROOT_PACKAGES=(
-  # Bazel and the Debian-packaged rule sets the project's MODULE.bazel depends on.
+  # Bazel and the Debian-packaged rule set the project's MODULE.bazel depends on (rules_python,
+  # with the skylib and platforms modules it needs).
   bazel-bootstrap=7.7.1+ds-8+b1
   bazel-rules-python=0.22.1-3
-  bazel-rules-pkg=0.9.1-3
   bazel-skylib=1.9.1-2
   bazel-platforms=0.0.10-4
-  bazel-lib=3.7.2-2
-  bazel-aspect-bazel-lib=2.22.5-2
   # The Python toolchain (autodetected: /usr/bin/python3) and the wheels that replace the
   # pip/setuptools rules_python 0.22.1 bundles, which fail on Python 3.13.
   python3=3.13.5-1

@@ -23,6 +23,6 @@ dvc_local_remote = rule(
 .dvc pointer file is in the workspace. The prediction image carries one as its embedded default.""",
     attrs = {
         "srcs": attr.label_list(allow_files = True, mandatory = True, doc = "The files to store."),
-        "_tool": attr.label(default = "//tools/dvc:remote_dir", executable = True, cfg = "exec"),
+        "_tool": attr.label(default = "//tools/dvc:remote_dir", executable = True, cfg = "exec", doc = "Lays the files out."),
     },
 )

@@ -86,9 +86,10 @@ def _pip_target_repository_impl(rctx):
 
 _pip_target_repository = repository_rule(
     implementation = _pip_target_repository_impl,
+    doc = "A hash-pinned lock installed with `pip install --target`, one alias package per locked name.",
     attrs = {
-        "exclude_top_level": attr.string_list(),
-        "requirements_lock": attr.label(mandatory = True, allow_single_file = True),
+        "exclude_top_level": attr.string_list(doc = "Top-level names to delete from site-packages after the install."),
+        "requirements_lock": attr.label(mandatory = True, allow_single_file = True, doc = "A lock with --hash for every pin."),
     },
 )
 

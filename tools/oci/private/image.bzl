@@ -4,7 +4,10 @@ load(":providers.bzl", "OciImageInfo")
 
 def _layer(ctx, tar):
     """One cached action per tar: compress it and describe it (digest, size, diff_id)."""
-    stem = "%s_layers/%s" % (ctx.label.name, tar.short_path.replace("/", "_").replace("..", "_"))
+    # The tar's own path below <name>_layers/ (external repositories under external/): unlike a
+    # flattened name, two different tars can never get the same output.
+    path = "external/" + tar.short_path[3:] if tar.short_path.startswith("../") else tar.short_path
+    stem = "%s_layers/%s" % (ctx.label.name, path)
     blob = ctx.actions.declare_file(stem + ".tar.gz")
     descriptor = ctx.actions.declare_file(stem + ".json")
     ctx.actions.run(
@@ -102,7 +105,7 @@ output group (`<name>.digest`).""",
         "architecture": attr.string(default = "amd64", doc = "The image's CPU architecture (GOARCH names)."),
         "variant": attr.string(doc = "The CPU variant, e.g. `v8` for arm64."),
         "created": attr.string(default = "1970-01-01T00:00:00Z", doc = "The creation time (RFC 3339); the epoch keeps builds reproducible."),
-        "_layer_tool": attr.label(default = "//tools/oci/private:layer", executable = True, cfg = "exec"),
-        "_image_tool": attr.label(default = "//tools/oci/private:image", executable = True, cfg = "exec"),
+        "_layer_tool": attr.label(default = "//tools/oci/private:layer", executable = True, cfg = "exec", doc = "Describes (and compresses) one layer."),
+        "_image_tool": attr.label(default = "//tools/oci/private:image", executable = True, cfg = "exec", doc = "Assembles the layout."),
     },
 )

@@ -32,6 +32,6 @@ Each image's platform (os, architecture, variant) comes from its config; two ima
 platform are an error. The output is an image layout whose index.json points at the index.""",
     attrs = {
         "images": attr.label_list(mandatory = True, providers = [OciImageInfo], doc = "`oci_image` targets, one per platform."),
-        "_tool": attr.label(default = "//tools/oci/private:index", executable = True, cfg = "exec"),
+        "_tool": attr.label(default = "//tools/oci/private:index", executable = True, cfg = "exec", doc = "Assembles the index."),
     },
 )

@@ -1,5 +1,6 @@
 """Implementation of `oci_load`. Load it from //tools/oci:defs.bzl."""
 
+load(":launcher.bzl", "RUNFILES_LIB", "rlocation_path", "write_launcher")
 load(":providers.bzl", "OciImageInfo")
 
 def _oci_load_impl(ctx):
@@ -18,16 +19,16 @@ def _oci_load_impl(ctx):
         progress_message = "Writing the load tarball of %{label}",
     )
 
-    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
-    ctx.actions.write(launcher, is_executable = True, content = """#!/usr/bin/env bash
-set -euo pipefail
-runfiles="${{RUNFILES_DIR:-$0.runfiles}}"
-exec "$runfiles/_main/{loader}" "$runfiles/_main/{tarball}"
-""".format(loader = ctx.executable._loader.short_path, tarball = tarball.short_path))
+    launcher = write_launcher(ctx, 'exec "$(rlocation {loader})" "$(rlocation {tarball})"\n'.format(
+        loader = rlocation_path(ctx, ctx.executable._loader),
+        tarball = rlocation_path(ctx, tarball),
+    ))
     return [
         DefaultInfo(
             executable = launcher,
-            runfiles = ctx.runfiles(files = [tarball, ctx.executable._loader]),
+            runfiles = ctx.runfiles(files = [tarball, ctx.executable._loader]).merge(
+                ctx.attr._runfiles_lib[DefaultInfo].default_runfiles,
+            ),
         ),
         OutputGroupInfo(tarball = depset([tarball])),
     ]
@@ -44,7 +45,14 @@ gives the `docker load`-compatible tarball alone.""",
     attrs = {
         "image": attr.label(mandatory = True, providers = [OciImageInfo], doc = "The `oci_image` to load."),
         "repo_tags": attr.string_list(doc = "`repository:tag` names the loaded image gets, e.g. `[\"app:latest\"]`."),
-        "_tarball_tool": attr.label(default = "//tools/oci/private:tarball", executable = True, cfg = "exec"),
-        "_loader": attr.label(default = "//tools/oci/private:load_image.sh", executable = True, allow_single_file = True, cfg = "target"),
+        "_runfiles_lib": RUNFILES_LIB,
+        "_tarball_tool": attr.label(default = "//tools/oci/private:tarball", executable = True, cfg = "exec", doc = "Writes the load tarball."),
+        "_loader": attr.label(
+            default = "//tools/oci/private:load_image.sh",
+            executable = True,
+            allow_single_file = True,
+            cfg = "target",
+            doc = "Loads the tarball into podman or docker.",
+        ),
     },
 )

@@ -1,22 +1,25 @@
 """Implementation of `oci_push`. Load it from //tools/oci:defs.bzl."""
 
+load(":launcher.bzl", "RUNFILES_LIB", "rlocation_path", "write_launcher")
 load(":providers.bzl", "OciImageInfo")
 
 def _oci_push_impl(ctx):
     info = ctx.attr.image[OciImageInfo]
     pusher = ctx.executable._pusher
-    defaults = ["--image", info.layout.short_path]
+    defaults = []
     if ctx.attr.repository:
         defaults += ["--default-repository", ctx.attr.repository]
     for tag in ctx.attr.remote_tags:
         defaults += ["--default-tag", tag]
-    launcher = ctx.actions.declare_file(ctx.label.name + ".sh")
-    ctx.actions.write(launcher, is_executable = True, content = """#!/usr/bin/env bash
-set -euo pipefail
-cd "${{RUNFILES_DIR:-$0.runfiles}}/_main"
-exec {pusher} {defaults} "$@"
-""".format(pusher = pusher.short_path, defaults = " ".join(["'%s'" % arg for arg in defaults])))
-    runfiles = ctx.runfiles(files = [info.layout, pusher]).merge(ctx.attr._pusher[DefaultInfo].default_runfiles)
+    launcher = write_launcher(ctx, 'exec "$(rlocation {pusher})" --image "$(rlocation {layout})" {defaults} "$@"\n'.format(
+        pusher = rlocation_path(ctx, pusher),
+        layout = rlocation_path(ctx, info.layout),
+        defaults = " ".join(["'%s'" % arg for arg in defaults]),
+    ))
+    runfiles = ctx.runfiles(files = [info.layout, pusher]).merge_all([
+        ctx.attr._pusher[DefaultInfo].default_runfiles,
+        ctx.attr._runfiles_lib[DefaultInfo].default_runfiles,
+    ])
     return [DefaultInfo(executable = launcher, runfiles = runfiles)]
 
 oci_push = rule(
@@ -36,6 +39,7 @@ and test registries.""",
         "image": attr.label(mandatory = True, providers = [OciImageInfo], doc = "An `oci_image` or `oci_image_index`."),
         "repository": attr.string(doc = "`registry/name`, e.g. `ghcr.io/org/app` or `127.0.0.1:5000/app`."),
         "remote_tags": attr.string_list(doc = "Tags to set; `latest` when empty."),
-        "_pusher": attr.label(default = "//tools/oci/private:push", executable = True, cfg = "target"),
+        "_runfiles_lib": RUNFILES_LIB,
+        "_pusher": attr.label(default = "//tools/oci/private:push", executable = True, cfg = "target", doc = "The push client."),
     },
 )
