@@ -4,9 +4,16 @@
 """
 
 import argparse
+import os
 from pathlib import Path
 
-from server.model import artifacts, penguins, pipeline
+# The default model's bytes must not depend on the CPU Bazel runs on: OpenBLAS picks a kernel per
+# CPU, and different kernels round differently (seen: three distinct model.skops md5s across
+# OPENBLAS_CORETYPE values on one machine). Prescott's kernel runs on every x86-64 CPU. Set before
+# numpy and scipy load OpenBLAS.
+os.environ.setdefault("OPENBLAS_CORETYPE", "Prescott")
+
+from server.model import artifacts, penguins, pipeline  # noqa: E402
 
 DEFAULT_METADATA = {"name": "penguin-species", "version": "default", "mlflow_run_id": None, "mlflow_model_version": None}
 
