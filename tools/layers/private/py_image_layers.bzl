@@ -38,7 +38,6 @@ def _py_binary_facts_impl(target, ctx):
 _py_binary_facts = aspect(
     implementation = _py_binary_facts_impl,
     doc = "Reads a py_binary's main file and import paths, so the launcher never parses rules_python's stub.",
-    required_providers = [PyInfo],
 )
 
 def _py_layer_impl(ctx):
