@@ -25,7 +25,10 @@ import threading
 import time
 from pathlib import Path
 
-from podman_config import write_config  # this script's own folder is on sys.path
+# tools/compose runs this file from the checkout and Bazel runs it with PYTHONSAFEPATH set: either
+# way its sibling is found through this folder, put on the path explicitly.
+sys.path.insert(0, str(Path(__file__).parent))
+from podman_config import write_config  # noqa: E402
 
 DEFAULT_INTERVAL = 30.0  # seconds: Docker's default health-check interval
 SUBCOMMANDS = {"up", "down", "start", "stop", "run", "exec", "logs", "ps", "-d", "--detach"}
