@@ -1,4 +1,4 @@
-"""oci_push against Debian's docker-registry on 127.0.0.1, checked with skopeo."""
+"""oci_push (skopeo underneath) against Debian's docker-registry on 127.0.0.1, checked with skopeo."""
 
 import json
 import os
@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.network import CountingProxy, free_port
-from tests.support.registry import auth_file, registry
+from tests.support.pki import authority, server_certificate
+from tests.support.registry import auth_file, registry, stored_blobs
+from tests.support.token_issuer import token_issuer
 
 HELLO = Path(os.environ["HELLO"])
 HELLO_INDEX = Path(os.environ["HELLO_INDEX"])
@@ -57,24 +59,33 @@ def test_push_pull_back_and_push_again_without_layer_bytes(tmp_path: Path) -> No
         second = push("--repository", repository, "--tag", "v1", "--insecure")
         assert second.returncode == 0, second.stderr
         assert "uploaded 0 blobs" in second.stderr
-        assert {method for method, _ in proxy.requests} == {"HEAD", "PUT"}, proxy.requests
-        assert [path for method, path in proxy.requests if method == "PUT"] == ["/v2/hello/manifests/v1"]
-        assert proxy.sent < 8192, proxy.sent  # request headers and one manifest, no layer bytes
+        assert not [path for method, path in proxy.requests if method in ("POST", "PATCH")], proxy.requests
+        puts = [path for method, path in proxy.requests if method == "PUT"]
+        assert puts and all("/manifests/" in path for path in puts), proxy.requests
+        assert proxy.sent < 16384, proxy.sent  # request headers and manifests, no layer bytes
         proxy.close()
 
 
-def test_chunked_uploads_give_the_same_image(tmp_path: Path) -> None:
+def test_it_pushes_by_digest_then_adds_each_tag(tmp_path: Path) -> None:
     with registry(tmp_path) as running:
-        proxy = CountingProxy(int(running.address.split(":")[1]))
-        result = push("--repository", f"127.0.0.1:{proxy.port}/chunked", "--insecure", "--chunk-size", str(1 << 20))
+        result = push("--repository", f"{running.address}/hello", "-t", "v2", "--insecure")
         assert result.returncode == 0, result.stderr
-        patches = [path for method, path in proxy.requests if method == "PATCH"]
-        assert len(patches) > 10, proxy.requests  # the 6.9 and 12.8 MB layers went in 1 MiB chunks
-        assert manifest_digest(f"docker://{running.address}/chunked:latest") == local_digest(HELLO)
-        pulled = tmp_path / "pulled"
-        subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{running.address}/chunked:latest",
-                        f"oci:{pulled}:latest"], check=True, capture_output=True)
-        proxy.close()
+        digest = local_digest(HELLO)
+        assert manifest_digest(f"docker://{running.address}/hello@{digest}") == digest
+        tags = json.loads(subprocess.run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/hello"],
+                                         capture_output=True, text=True, check=True).stdout)["Tags"]
+        assert sorted(tags) == ["latest", "v2"]  # the rule's remote_tags, plus -t
+
+
+def test_without_tags_it_pushes_by_digest_only(tmp_path: Path) -> None:
+    with registry(tmp_path) as running:
+        result = push("--repository", f"{running.address}/bare", "--insecure", launcher=PUSH_INDEX)
+        assert result.returncode == 0, result.stderr
+        bare = f"docker://{running.address}/bare@{local_digest(HELLO_INDEX)}"
+        assert manifest_digest(bare, "--no-tags") == local_digest(HELLO_INDEX)
+        listed = subprocess.run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/bare"],
+                                capture_output=True, text=True, check=False)
+        assert json.loads(listed.stdout or '{"Tags": []}')["Tags"] in ([], None), listed.stdout
 
 
 def test_an_index_pushes_with_its_image(tmp_path: Path) -> None:
@@ -100,13 +111,12 @@ def test_login_is_used_and_wrong_credentials_say_so(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
 
         bad = auth_file(tmp_path / "bad.json", running.address, "ci", "wrong")
-        result = push("--repository", repository, "--insecure", env={"REGISTRY_AUTH_FILE": str(bad)})
-        assert result.returncode == 1
-        assert result.stderr.strip().splitlines()[-1].startswith(f"oci_push: error: {running.address} refused the credentials")
-
-        result = push("--repository", repository, "--insecure", env={"REGISTRY_AUTH_FILE": str(tmp_path / "none.json")})
-        assert result.returncode == 1
-        assert f"requires a login: run 'podman login {running.address}'" in result.stderr
+        for auth in (bad, tmp_path / "none.json"):
+            result = push("--repository", repository, "--insecure", env={"REGISTRY_AUTH_FILE": str(auth)})
+            assert result.returncode == 1
+            assert result.stderr.strip().splitlines() == [
+                f"oci_push: error: {running.address} refused the credentials: log in with 'podman login {running.address}' "
+                "(or set REGISTRY_AUTH_FILE)"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -114,6 +124,7 @@ def test_login_is_used_and_wrong_credentials_say_so(tmp_path: Path) -> None:
     (["--repository", "hello"], "must start with a registry host"),
     (["--repository", "127.0.0.1:5000/hello", "--tag=-bad"], "invalid tag '-bad'"),
     ([], "no repository: set oci_push(repository = ...) or pass --repository"),
+    (["--repository", "registry.example.com/hello"], "--insecure is for loopback registries only"),
 ])
 def test_bad_input_gives_one_line_and_exit_1(args: list[str], message: str) -> None:
     result = push(*args, "--insecure")
@@ -126,4 +137,98 @@ def test_an_unreachable_registry_gives_one_line() -> None:
     result = push("--repository", f"127.0.0.1:{free_port()}/hello", "--insecure")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("oci_push: error: cannot reach the registry at http://127.0.0.1:")
+    assert len(lines) == 1 and lines[0].startswith("oci_push: error: cannot reach the registry at 127.0.0.1:")
+
+
+def test_tls_with_a_trusted_ca_pushes_and_an_untrusted_one_pushes_nothing(tmp_path: Path) -> None:
+    ca = authority(tmp_path)
+    cert, key = server_certificate(ca, tmp_path)
+    with registry(tmp_path, tls=(cert, key, ca.pem)) as running:
+        untrusted = push("--repository", f"{running.address}/hello", "-t", "v1")
+        assert untrusted.returncode == 1
+        assert untrusted.stderr.strip().splitlines() == [
+            f"oci_push: error: {running.address}'s TLS certificate is not trusted: add its CA to the system's trust "
+            f"store (or /etc/containers/certs.d/{running.address}/ca.crt)"]
+        assert stored_blobs(running) == []
+
+        trusted = push("--repository", f"{running.address}/hello", "-t", "v1", env={"SSL_CERT_FILE": str(ca.pem)})
+        assert trusted.returncode == 0, trusted.stderr
+        pulled = subprocess.run(["skopeo", "inspect", f"docker://{running.address}/hello:v1"], capture_output=True,
+                                text=True, env={**os.environ, "SSL_CERT_FILE": str(ca.pem)}, check=True)
+        assert json.loads(pulled.stdout)["Digest"] == local_digest(HELLO)
+
+
+def test_token_auth_push_pull_bad_password_and_an_uncovered_repository(tmp_path: Path) -> None:
+    ca = authority(tmp_path)
+    with (token_issuer(ca, users={"ci": "s3cret"}, grants={"ci": {"hello"}}) as issuer,
+          registry(tmp_path, token=issuer) as running):
+        good = auth_file(tmp_path / "good.json", running.address, "ci", "s3cret")
+        pushed = push("--repository", f"{running.address}/hello", "-t", "v1", "--insecure",
+                      env={"REGISTRY_AUTH_FILE": str(good)})
+        assert pushed.returncode == 0, pushed.stderr
+        assert "hello:pull,push" in issuer.issued  # the push really went through a token
+        pulled = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--creds", "ci:s3cret",
+                                 f"docker://{running.address}/hello:v1"], capture_output=True, text=True, check=True)
+        assert json.loads(pulled.stdout)["Digest"] == local_digest(HELLO)
+
+        bad = auth_file(tmp_path / "bad.json", running.address, "ci", "wrong")
+        refused = push("--repository", f"{running.address}/hello", "-t", "v2", "--insecure",
+                       env={"REGISTRY_AUTH_FILE": str(bad)})
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [
+            f"oci_push: error: {running.address} refused the credentials: log in with 'podman login {running.address}' "
+            "(or set REGISTRY_AUTH_FILE)"]
+
+        blobs_before = stored_blobs(running)
+        uncovered = push("--repository", f"{running.address}/other", "-t", "v1", "--insecure",
+                         env={"REGISTRY_AUTH_FILE": str(good)})
+        assert uncovered.returncode == 1
+        lines = uncovered.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"oci_push: error: {running.address} refused"), lines
+        assert not (running.storage / "data/docker/registry/v2/repositories/other/_manifests").exists()
+        assert stored_blobs(running) == blobs_before
+
+
+def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refused(tmp_path: Path) -> None:
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("correct horse")
+    subprocess.run(["skopeo", "generate-sigstore-key", "--output-prefix", str(tmp_path / "key"),
+                    "--passphrase-file", str(passphrase)], check=True, capture_output=True)
+    signing = {"OCI_SIGNING_KEY_FILE": str(tmp_path / "key.private"), "OCI_SIGNING_PASSPHRASE_FILE": str(passphrase)}
+    attachments = tmp_path / "registries.d"
+    attachments.mkdir()
+    (attachments / "default.yaml").write_text("default-docker:\n  use-sigstore-attachments: true\n")
+    with registry(tmp_path) as running:
+        signed = push("--repository", f"{running.address}/signed", "-t", "v1", "--insecure", env=signing)
+        assert signed.returncode == 0, signed.stderr
+        assert "; signed" in signed.stderr
+        assert push("--repository", f"{running.address}/unsigned", "-t", "v1", "--insecure").returncode == 0
+        # The signed image, signature included, copied under another name.
+        subprocess.run(["skopeo", "copy", "--registries.d", str(attachments), "--src-tls-verify=false",
+                        "--dest-tls-verify=false", f"docker://{running.address}/signed:v1",
+                        f"docker://{running.address}/retagged:v1"], check=True, capture_output=True)
+
+        policy = tmp_path / "policy.json"
+        policy.write_text(json.dumps({
+            "default": [{"type": "reject"}],
+            "transports": {"docker": {running.address: [{"type": "sigstoreSigned", "keyPath": str(tmp_path / "key.pub"),
+                                                         "signedIdentity": {"type": "matchRepository"}}]}}}))
+
+        def verified_pull(name: str) -> subprocess.CompletedProcess:
+            return subprocess.run(["skopeo", "copy", "--policy", str(policy), "--registries.d", str(attachments),
+                                   "--src-tls-verify=false", "--remove-signatures", f"docker://{running.address}/{name}:v1",
+                                   f"oci:{tmp_path / name}:v1"], capture_output=True, text=True)
+
+        assert verified_pull("signed").returncode == 0
+        unsigned = verified_pull("unsigned")
+        assert unsigned.returncode != 0 and "signature" in unsigned.stderr.lower(), unsigned.stderr
+        retagged = verified_pull("retagged")
+        assert retagged.returncode != 0 and "identity" in retagged.stderr.lower(), retagged.stderr
+
+        passphrase.write_text("wrong horse")
+        refused = push("--repository", f"{running.address}/wrongkey", "-t", "v1", "--insecure", env=signing)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines() == [
+            "oci_push: error: the signing key was refused (wrong key file or passphrase): "
+            "check OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE"]
+        assert not (running.storage / "data/docker/registry/v2/repositories/wrongkey").exists()

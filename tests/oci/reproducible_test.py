@@ -22,7 +22,7 @@ def test_a_second_output_base_builds_the_same_digest(tmp_path: Path) -> None:
         assert build.returncode == 0, build.stderr[-3000:]
         output_base = subprocess.run([*bazel, "info", "output_base"], cwd=WORKSPACE, capture_output=True,
                                      text=True, check=True).stdout.strip()
-        digest_file = Path(output_base) / "execroot/_main/bazel-out/k8-fastbuild/bin/examples/hello/image.digest"
+        digest_file = Path(output_base) / "execroot/_main/bazel-out/k8-fastbuild/bin/examples/hello/image.json.sha256"
         assert digest_file.read_text().strip() == expected
     finally:
         subprocess.run([*bazel, "shutdown"], cwd=WORKSPACE, capture_output=True, check=False)

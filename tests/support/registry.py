@@ -1,8 +1,13 @@
-"""Debian's docker-registry, started on 127.0.0.1 with temporary storage, optionally behind htpasswd."""
+"""Debian's docker-registry, started on 127.0.0.1 with temporary storage: plain HTTP or TLS, open,
+behind htpasswd, or behind a token service (tests/support/token_issuer.py)."""
 
 import base64
 import json
+import ssl
 import subprocess
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +22,26 @@ class RunningRegistry:
     storage: Path
 
 
+def _wait_for_tls(url: str, cafile: Path, alive) -> None:
+    context = ssl.create_default_context(cafile=str(cafile))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not alive():
+            raise AssertionError(f"the registry behind {url} exited before answering")
+        try:
+            urllib.request.urlopen(url, timeout=5, context=context)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (401 behind auth)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within 60 s")
+
+
 @contextmanager
-def registry(workdir: Path, users: dict[str, str] | None = None) -> Iterator[RunningRegistry]:
+def registry(workdir: Path, users: dict[str, str] | None = None, tls: tuple[Path, Path, Path] | None = None,
+             token: object | None = None) -> Iterator[RunningRegistry]:
+    """users: an htpasswd login; tls: (certificate, key, CA) files; token: a TokenIssuer to trust."""
     port = free_port()
     storage = workdir / f"registry-{port}"
     storage.mkdir(parents=True)
@@ -31,16 +54,28 @@ def registry(workdir: Path, users: dict[str, str] | None = None) -> Iterator[Run
             f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
             for user, password in users.items()))
         auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
+    if token is not None:
+        from tests.support.token_issuer import ISSUER, SERVICE
+
+        auth = (f"auth:\n  token:\n    realm: {token.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
+                f"    rootcertbundle: {token.ca.pem}\n")
+    listen = f"http:\n  addr: 127.0.0.1:{port}\n"
+    if tls:
+        listen += f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n"
     config = storage / "config.yml"
     config.write_text(
         "version: 0.1\nlog:\n  level: warn\n"
         f"storage:\n  filesystem:\n    rootdirectory: {storage / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n{auth}"
+        f"{listen}{auth}"
     )
     log = open(storage / "registry.log", "w")
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_http(f"http://127.0.0.1:{port}/v2/", expect=401 if users else 200, alive=lambda: process.poll() is None)
+        alive = lambda: process.poll() is None  # noqa: E731
+        if tls:
+            _wait_for_tls(f"https://127.0.0.1:{port}/v2/", tls[2], alive)
+        else:
+            wait_for_http(f"http://127.0.0.1:{port}/v2/", expect=401 if users or token else 200, alive=alive)
         yield RunningRegistry(f"127.0.0.1:{port}", storage)
     finally:
         process.terminate()
@@ -53,3 +88,8 @@ def auth_file(path: Path, address: str, user: str, password: str) -> Path:
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
     path.write_text(json.dumps({"auths": {address: {"auth": token}}}))
     return path
+
+
+def stored_blobs(running: RunningRegistry) -> list[Path]:
+    """Every blob the registry's filesystem storage holds."""
+    return sorted((running.storage / "data").rglob("blobs/sha256/*/*/data"))

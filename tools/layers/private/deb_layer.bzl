@@ -1,7 +1,7 @@
 """Implementation of `deb_layer`. Load it from //tools/layers:defs.bzl."""
 
 def _deb_layer_impl(ctx):
-    out = ctx.actions.declare_file(ctx.label.name + ".tar")
+    out = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
     args = ctx.actions.args()
     args.add_all(ctx.files.debs, before_each = "--deb")
     args.add_all(ctx.attr.exclude, before_each = "--exclude")

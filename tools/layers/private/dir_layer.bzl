@@ -1,7 +1,7 @@
 """Implementation of `dir_layer`. Load it from //tools/layers:defs.bzl."""
 
 def _dir_layer_impl(ctx):
-    out = ctx.actions.declare_file(ctx.label.name + ".tar")
+    out = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
     args = ctx.actions.args()
     args.add_all(["%s:%s" % (path, spec) for path, spec in sorted(ctx.attr.dirs.items())], before_each = "--dir")
     args.add("--out", out)

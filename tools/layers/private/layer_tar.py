@@ -1,9 +1,11 @@
-"""Writes a directory tree as a reproducible tar layer.
+"""Writes a directory tree as a reproducible, gzip-compressed tar layer.
 
 Entries are sorted, owned by uid/gid 0 with empty names unless an owner is declared, have mtime 0,
-keep their mode bits, and hard links stay hard links. The same tree always gives the same bytes.
+keep their mode bits, and hard links stay hard links; the gzip stream has mtime 0 and no file name.
+The same tree always gives the same bytes, so oci_image takes the file as the layer blob as is.
 """
 
+import gzip
 import os
 import stat
 import tarfile
@@ -25,14 +27,16 @@ def _entries(root: Path) -> list[str]:
 
 
 def write_tree(root: Path, out: Path, owners: Mapping[str, Owner] | None = None, prefix: str = "") -> None:
-    """Writes root's contents to out as a tar whose member names start with `prefix`.
+    """Writes root's contents to out (.tar.gz) as a tar whose member names start with `prefix`.
 
     owners maps a path (relative to root, without prefix) to the uid/gid it must have; every other
     entry belongs to root.
     """
     owners = owners or {}
     first_link: dict[tuple[int, int], str] = {}
-    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as archive:
+    with (open(out, "wb") as sink,
+          gzip.GzipFile(filename="", mode="wb", fileobj=sink, mtime=0, compresslevel=6) as zipped,
+          tarfile.open(fileobj=zipped, mode="w", format=tarfile.GNU_FORMAT) as archive):
         for rel in _entries(root):
             path = root / rel
             st = path.lstat()

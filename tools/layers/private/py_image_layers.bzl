@@ -61,7 +61,7 @@ def _py_layer_impl(ctx):
         "main": facts.main,
         "imports": facts.imports.to_list(),
     }))
-    out = ctx.actions.declare_file(ctx.label.name + ".tar")
+    out = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
     args = ctx.actions.args()
     args.add("--part", ctx.attr.part)
     args.add("--manifest", manifest)

@@ -1,6 +1,6 @@
 """Assembles an OCI image layout: a base image's layers and config, plus new layers and settings.
 
-The spec (JSON, written by the oci_image rule) holds the settings; unset ones are inherited from
+Each setting comes in a file, as rules_oci's oci_image_rule takes it; unset ones are inherited from
 the base, the way a Dockerfile's FROM works. Env values may refer to the base's values as $NAME or
 ${NAME}. The output directory has oci-layout, index.json and blobs/sha256/.
 """
@@ -24,11 +24,40 @@ from tools.oci.layout import (
 
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 STAMP_KEY = re.compile(r"\{(\w+)\}")
+EPOCH = "1970-01-01T00:00:00Z"
 
 
-def stamp(values: dict[str, str], status: dict[str, str]) -> dict[str, str]:
-    """{KEY} -> its value in Bazel's stable status; unknown when not stamping."""
-    return {key: STAMP_KEY.sub(lambda m: status.get(m.group(1), "unknown"), value) for key, value in values.items()}
+def read_pairs(path: Path | None) -> dict[str, str] | None:
+    """`key=value` lines (rules_oci's env, labels and annotations files); blank lines skipped."""
+    if path is None:
+        return None
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip():
+            key, separator, value = line.partition("=")
+            if not separator:
+                raise SystemExit(f"oci_image: {path}: {line!r} is not a key=value line")
+            pairs[key] = value
+    return pairs
+
+
+def read_lines(path: Path | None) -> list[str] | None:
+    """One argument per line (entrypoint, cmd); rules_oci's macro writes a newline as %5Cn."""
+    if path is None:
+        return None
+    return [line.replace("%5Cn", "\n") for line in path.read_text().splitlines()]
+
+
+def read_list(path: Path | None) -> list[str] | None:
+    """Comma-separated values (exposed_ports, volumes)."""
+    if path is None:
+        return None
+    return [item.strip() for item in path.read_text().replace("\n", ",").split(",") if item.strip()]
+
+
+def stamp(values: dict[str, str], status: dict[str, str] | None) -> dict[str, str]:
+    """{KEY} -> its value in Bazel's stable status under --stamp; `unknown` otherwise."""
+    return {key: STAMP_KEY.sub(lambda m: (status or {}).get(m.group(1), "unknown"), value) for key, value in values.items()}
 
 
 def expand_env(base_env: list[str], updates: dict[str, str]) -> list[str]:
@@ -38,41 +67,50 @@ def expand_env(base_env: list[str], updates: dict[str, str]) -> list[str]:
     return [f"{key}={value}" for key, value in env.items()]
 
 
-def apply_settings(config: Json, spec: Json) -> None:
+def apply_settings(config: Json, args: argparse.Namespace, status: dict[str, str] | None) -> None:
     runtime = config.setdefault("config", {})
-    if spec.get("entrypoint") is not None:
-        runtime["Entrypoint"] = spec["entrypoint"]
-        runtime.pop("Cmd", None)  # As in Docker: a new entrypoint drops the base's default args.
-    if spec.get("cmd") is not None:
-        runtime["Cmd"] = spec["cmd"]
-    if spec.get("env"):
-        runtime["Env"] = expand_env(runtime.get("Env", []), spec["env"])
-    for key, field in (("workdir", "WorkingDir"), ("user", "User")):
-        if spec.get(key):
-            runtime[field] = spec[key]
-    if spec.get("labels"):
-        runtime["Labels"] = {**runtime.get("Labels", {}), **spec["labels"]}
-    for key, field in (("exposed_ports", "ExposedPorts"), ("volumes", "Volumes")):
-        if spec.get(key):
-            runtime[field] = {**runtime.get(field, {}), **{item: {} for item in spec[key]}}
-    for key in ("os", "architecture", "variant", "created"):
-        if spec.get(key):
-            config[key] = spec[key]
+    entrypoint, cmd = read_lines(args.entrypoint), read_lines(args.cmd)
+    if entrypoint is not None:
+        runtime["Entrypoint"] = entrypoint
+        runtime.pop("Cmd", None)  # As in Docker and rules_oci: a new entrypoint drops the base's default args.
+    if cmd is not None:
+        runtime["Cmd"] = cmd
+    env = read_pairs(args.env)
+    if env:
+        runtime["Env"] = expand_env(runtime.get("Env", []), env)
+    for value, field in ((args.workdir, "WorkingDir"), (args.user, "User")):
+        if value:
+            runtime[field] = value
+    labels = read_pairs(args.labels)
+    if labels:
+        runtime["Labels"] = {**runtime.get("Labels", {}), **stamp(labels, status)}
+    ports = [port if "/" in port else f"{port}/tcp" for port in read_list(args.exposed_ports) or []]
+    for items, field in ((ports, "ExposedPorts"), (read_list(args.volumes) or [], "Volumes")):
+        if items:
+            runtime[field] = {**runtime.get(field, {}), **{item: {} for item in items}}
+    for key in ("os", "architecture", "variant"):
+        if getattr(args, key):
+            config[key] = getattr(args, key)
+    if args.created:
+        config["created"] = args.created.read_text().strip()
+    config.setdefault("created", EPOCH)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", type=Path, required=True)
+    for name in ("entrypoint", "cmd", "env", "labels", "annotations", "exposed-ports", "volumes", "created"):
+        parser.add_argument(f"--{name}", type=Path, help=f"the file rules_oci's {name.replace('-', '_')} attribute names")
+    for name in ("user", "workdir", "os", "architecture", "variant"):
+        parser.add_argument(f"--{name}")
     parser.add_argument("--stamp", type=Path, help="Bazel's stable-status.txt, for {KEY} in labels and annotations")
     parser.add_argument("--base", type=Path, help="the base image's layout directory")
     parser.add_argument("--layer", nargs=2, action="append", default=[], metavar=("DESCRIPTOR", "BLOB"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--digest", type=Path, required=True, help="where to write the manifest digest")
     args = parser.parse_args()
-    spec = json.loads(args.spec.read_text())
+    status = None
     if args.stamp:
         status = dict(line.split(" ", 1) for line in args.stamp.read_text().splitlines() if " " in line)
-        spec["labels"], spec["annotations"] = stamp(spec["labels"], status), stamp(spec["annotations"], status)
     args.out.mkdir(parents=True, exist_ok=True)
 
     layers: list[Json] = []
@@ -84,7 +122,7 @@ def main() -> None:
             layers.append(layer)
     else:
         config = {"rootfs": {"type": "layers", "diff_ids": []}, "history": []}
-    apply_settings(config, spec)
+    apply_settings(config, args, status)
 
     for descriptor_file, blob in args.layer:
         descriptor = json.loads(Path(descriptor_file).read_text())
@@ -99,8 +137,9 @@ def main() -> None:
         "config": write_json_blob(args.out, config, CONFIG),
         "layers": layers,
     }
-    if spec.get("annotations"):
-        manifest["annotations"] = spec["annotations"]
+    annotations = read_pairs(args.annotations)
+    if annotations:
+        manifest["annotations"] = stamp(annotations, status)
     top = write_json_blob(args.out, manifest, MANIFEST)
     write_index(args.out, top)
     args.digest.write_text(top["digest"])

@@ -9,6 +9,7 @@ from tools.oci.layout import INDEX, blob_path, image_manifests, link_or_copy, re
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--image", type=Path, action="append", required=True, help="an image layout, in order")
+    parser.add_argument("--annotations", type=Path, help="a file of name=value lines")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--digest", type=Path, required=True)
     args = parser.parse_args()
@@ -29,7 +30,10 @@ def main() -> None:
     if len(set(platforms)) != len(platforms):
         raise SystemExit(f"oci_image_index: two images share a platform: {platforms}")
 
-    top = write_json_blob(args.out, {"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}, INDEX)
+    index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}
+    if args.annotations:
+        index["annotations"] = dict(line.split("=", 1) for line in args.annotations.read_text().splitlines() if "=" in line)
+    top = write_json_blob(args.out, index, INDEX)
     write_index(args.out, top)
     args.digest.write_text(top["digest"])
 

@@ -1,70 +1,173 @@
-"""Pushes an image layout (one image or an index) to a registry, as rules_oci's oci_push does.
+"""Pushes an image layout (one image or an index) to a registry with skopeo, as rules_oci's
+oci_push does with crane: first by digest, then one tag at a time.
 
-Blobs the registry already has are skipped (HEAD); the rest are uploaded, large ones in chunks.
-Manifests go last, children before the index, so a tag never points at anything incomplete.
+skopeo (containers-image) brings the registry protocol: credentials from REGISTRY_AUTH_FILE,
+podman's auth.json or docker's config.json (credHelpers and credsStore included), TLS checks,
+Bearer tokens and their renewal, retries, blobs the registry already has left unsent, and every
+manifest written after its blobs, so a tag never points at missing content.
 """
 
 import argparse
+import ipaddress
+import os
+import re
+import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from tools.oci.layout import blob_path, image_manifests, top_descriptor
-from tools.oci.private.registry import PushError, Registry, check_tag, split_reference, stored_credentials
+from tools.oci.layout import image_manifests, top_descriptor
 
-CHUNK_SIZE = 16 << 20
+REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+# skopeo's last line -> what to say: (pattern, message template, {host} and {repository} filled in).
+FAILURES = [
+    (r"x509|certificate", "{host}'s TLS certificate is not trusted: add its CA to the system's trust store "
+                          "(or /etc/containers/certs.d/{host}/ca.crt)"),
+    (r"server gave HTTP response to HTTPS client", "{host} speaks plain HTTP: pass --insecure (loopback) or "
+                                                   "--insecure-host {host}"),
+    (r"insufficient_scope|denied|not authorized to|requested access to the resource is denied",
+     "{host} refused access to {repository}: the login or token does not cover that repository"),
+    (r"unauthorized|authentication required|invalid username/password|401",
+     "{host} refused the credentials: log in with 'podman login {host}' (or set REGISTRY_AUTH_FILE)"),
+    (r"passphrase|decrypt|private key|cosign|sigstore", "the signing key was refused (wrong key file or passphrase): "
+                                                     "check OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE"),
+    (r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp",
+     "cannot reach the registry at {host}: check the address and the network"),
+]
 
 
-def megabytes(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
+class PushError(Exception):
+    """A failure with a message that says what to fix."""
 
 
-def push(layout: Path, reference: str, tags: list[str], insecure: bool, chunk_size: int = CHUNK_SIZE) -> str:
-    host, name = split_reference(reference)
-    tags = [check_tag(tag) for tag in tags] or ["latest"]
-    registry = Registry(host, insecure=insecure, credentials=stored_credentials(host))
+def split_reference(reference: str) -> tuple[str, str]:
+    """'host[:port]/name' -> (host, name), checked against the distribution spec's grammar."""
+    host, _, name = reference.partition("/")
+    if not name or not ("." in host or ":" in host or host == "localhost"):
+        raise PushError(f"repository {reference!r} must start with a registry host, e.g. 127.0.0.1:5000/{reference}")
+    if not REPOSITORY.match(name):
+        raise PushError(f"invalid repository name {name!r}: use lowercase letters, digits and . _ - / separators")
+    return host, name
 
-    images = image_manifests(layout)
-    blobs = {blob["digest"]: blob for _, manifest in images for blob in [manifest["config"], *manifest["layers"]]}
-    uploaded = skipped = 0
-    for digest, blob in sorted(blobs.items()):
-        if registry.has_blob(name, digest):
-            skipped += 1
-            print(f"oci_push: {digest[:19]} already there", file=sys.stderr)
-            continue
-        print(f"oci_push: {digest[:19]} uploading {megabytes(blob['size'])}", file=sys.stderr)
-        registry.upload_blob(name, digest, blob_path(layout, digest), chunk_size)
-        uploaded += 1
 
-    top = top_descriptor(layout)
-    for descriptor, _ in images:
-        if descriptor["digest"] != top["digest"]:  # an index's children, by digest
-            registry.put_manifest(name, descriptor["digest"], blob_path(layout, descriptor["digest"]).read_bytes(),
-                                  descriptor["mediaType"])
-    content = blob_path(layout, top["digest"]).read_bytes()
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:host.index("]")]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Signing:
+    """A sigstore key (skopeo generate-sigstore-key) and its passphrase file: signatures go to the
+    registry as cosign-style attachments (the `sha256-<digest>.sig` tag)."""
+
+    key: Path
+    passphrase: Path
+    registries_d: Path
+
+    @staticmethod
+    def from_paths(key: str, passphrase: str, workdir: Path) -> "Signing | None":
+        if not key and not passphrase:
+            return None
+        if not key or not passphrase:
+            raise PushError("signing needs both OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE "
+                            "(or --sign-key and --sign-passphrase-file)")
+        for path in (key, passphrase):
+            if not os.access(path, os.R_OK):
+                raise PushError(f"cannot read {path}: point --sign-key/--sign-passphrase-file at the CI secret's files")
+        registries_d = workdir / "registries.d"
+        registries_d.mkdir()
+        (registries_d / "sigstore.yaml").write_text("default-docker:\n  use-sigstore-attachments: true\n")
+        return Signing(Path(key), Path(passphrase), registries_d)
+
+
+def skopeo_copy(layout: Path, destination: str, plain_http: bool, multi_image: bool,
+                signing: Signing | None = None) -> str:
+    """One `skopeo copy`; returns its output (stderr included). Raises PushError with one line."""
+    command = ["skopeo", "copy", "--preserve-digests", "--retry-times", "3"]
+    if multi_image:
+        command.append("--all")
+    if plain_http:
+        command.append("--dest-tls-verify=false")
+    if signing:
+        command += ["--registries.d", str(signing.registries_d), "--sign-by-sigstore-private-key", str(signing.key),
+                    "--sign-passphrase-file", str(signing.passphrase)]
+    result = subprocess.run([*command, f"oci:{layout}", f"docker://{destination}"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise PushError(explain(result.stderr, destination))
+    return result.stdout + result.stderr
+
+
+def explain(stderr: str, destination: str) -> str:
+    host = destination.split("/", 1)[0]
+    repository = destination.split("@")[0].split(":")[0] if destination.count(":") < 2 else destination.rsplit(":", 1)[0]
+    last = (stderr.strip().splitlines() or ["skopeo failed with no output"])[-1]
+    for pattern, message in FAILURES:
+        if re.search(pattern, last, re.IGNORECASE):
+            return message.format(host=host, repository=repository.split("@")[0])
+    return f"skopeo copy to {destination} failed: {last}"
+
+
+def push(layout: Path, repository: str, tags: list[str], plain_http: bool, signing: Signing | None = None) -> str:
+    host, _ = split_reference(repository)
     for tag in tags:
-        answered = registry.put_manifest(name, tag, content, top["mediaType"])
-        if answered and answered != top["digest"]:
-            raise PushError(f"{host} stored {tag} as {answered}, not {top['digest']}")
-    print(f"oci_push: {host}/{name}@{top['digest']} tagged {', '.join(tags)}; uploaded {uploaded} blobs, "
-          f"{skipped} already there, {registry.sent_bytes} bytes sent", file=sys.stderr)
+        if not TAG.match(tag):
+            raise PushError(f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+    top = top_descriptor(layout)
+    images = image_manifests(layout)
+    multi_image = top["digest"] != images[0][0]["digest"]
+    # Signed once, by digest: a signature covers the manifest whatever tags point at it.
+    output = skopeo_copy(layout, f"{repository}@{top['digest']}", plain_http, multi_image, signing)
+    sent = len(re.findall(r"^Copying blob .*done", output, re.MULTILINE))
+    skipped = len(re.findall(r"^Copying blob .*skipped", output, re.MULTILINE))
+    for tag in tags:
+        skopeo_copy(layout, f"{repository}:{tag}", plain_http, multi_image)
+    print(f"oci_push: {repository}@{top['digest']}" + (f" tagged {', '.join(tags)}" if tags else " (no tags)") +
+          f"; uploaded {sent} blobs, {skipped} already there" + ("; signed" if signing else ""), file=sys.stderr)
     return top["digest"]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image", type=Path, required=True, help="the image layout directory")
-    parser.add_argument("--repository", help="registry/name, e.g. 127.0.0.1:5000/app (overrides the rule's)")
-    parser.add_argument("--tag", action="append", default=[], help="a tag to set, repeatable (replaces the rule's)")
+    parser.add_argument("--image", type=Path, required=True, help=argparse.SUPPRESS)
     parser.add_argument("--default-repository", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--default-tag", action="append", default=[], help=argparse.SUPPRESS)
-    parser.add_argument("--insecure", action="store_true", help="plain HTTP, for a loopback or test registry")
-    parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, help="blobs larger than this go in chunks of it (bytes)")
+    parser.add_argument("--repository-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--tags-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("-r", "--repository", help="registry/name, e.g. 127.0.0.1:5000/app (replaces the rule's)")
+    parser.add_argument("-t", "--tag", action="append", default=[], help="a tag to add, repeatable")
+    parser.add_argument("--insecure", action="store_true", help="plain HTTP without TLS, for a loopback registry")
+    parser.add_argument("--insecure-host", default="", help="plain HTTP for this host[:port], which is not loopback")
+    parser.add_argument("--sign-key", default=os.environ.get("OCI_SIGNING_KEY_FILE", ""),
+                        help="a sigstore private key file (default: $OCI_SIGNING_KEY_FILE); signs what is pushed")
+    parser.add_argument("--sign-passphrase-file", default=os.environ.get("OCI_SIGNING_PASSPHRASE_FILE", ""),
+                        help="its passphrase, in a file (default: $OCI_SIGNING_PASSPHRASE_FILE)")
     args = parser.parse_args()
     repository = args.repository or args.default_repository
+    if not repository and args.repository_file:
+        repository = args.repository_file.read_text().strip()
+    tags = [line.strip() for line in args.tags_file.read_text().splitlines() if line.strip()] if args.tags_file else []
+    tags += args.tag
     try:
         if not repository:
             raise PushError("no repository: set oci_push(repository = ...) or pass --repository REGISTRY/NAME")
-        digest = push(args.image, repository, args.tag or args.default_tag, args.insecure, args.chunk_size)
+        host, _ = split_reference(repository)
+        plain_http = bool(args.insecure_host) and args.insecure_host == host
+        if args.insecure_host and not plain_http:
+            raise PushError(f"--insecure-host {args.insecure_host} does not name the repository's host {host}")
+        if args.insecure:
+            if not is_loopback(host):
+                raise PushError(f"--insecure is for loopback registries only; to send {host} plain HTTP, "
+                                f"name it: --insecure-host {host}")
+            plain_http = True
+        with tempfile.TemporaryDirectory(prefix="oci-push-") as workdir:
+            signing = Signing.from_paths(args.sign_key, args.sign_passphrase_file, Path(workdir))
+            digest = push(args.image, repository, tags, plain_http, signing)
     except PushError as error:
         print(f"oci_push: error: {error}", file=sys.stderr)
         return 1

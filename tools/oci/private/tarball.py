@@ -1,7 +1,8 @@
-"""Writes an image layout as a tarball that both `docker load` and `podman load` accept.
+"""Writes an image layout as a tarball for `docker load` or `podman load`.
 
-The tarball is the layout itself (oci-layout, index.json, blobs/) plus docker's manifest.json,
-which names the config, the layers and the repo tags; recent `docker save` writes the same shape.
+Format `oci`: the layout itself (oci-layout, index.json, blobs/), each repo tag a ref.name
+annotation. Format `docker`: the same plus docker's manifest.json, which names the config, the
+layers and the repo tags; recent `docker save` writes that shape, and both engines load it.
 Entries are sorted with mtime 0, so the tarball is reproducible.
 """
 
@@ -31,10 +32,12 @@ def add_file(archive: tarfile.TarFile, name: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, required=True)
-    parser.add_argument("--tag", action="append", default=[], help="repo:tag, e.g. prediction-server:latest")
+    parser.add_argument("--tags", type=Path, help="a file of repo:tag lines, e.g. prediction-server:latest")
+    parser.add_argument("--format", choices=["docker", "oci"], default="docker")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
+    tags = [line.strip() for line in args.tags.read_text().splitlines() if line.strip()] if args.tags else []
     images = image_manifests(args.image)
     if len(images) != 1:
         raise SystemExit(f"oci_load: {args.image} holds {len(images)} images; load one platform's oci_image instead")
@@ -43,18 +46,19 @@ def main() -> None:
     index = {
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{**descriptor, "annotations": {REFERENCE: tag}} for tag in args.tag] or [descriptor],
+        "manifests": [{**descriptor, "annotations": {REFERENCE: tag}} for tag in tags] or [descriptor],
     }
     docker_manifest = [{
         "Config": f"blobs/sha256/{manifest['config']['digest'].split(':')[1]}",
-        "RepoTags": args.tag,
+        "RepoTags": tags,
         "Layers": [f"blobs/sha256/{layer['digest'].split(':')[1]}" for layer in manifest["layers"]],
     }]
     with tarfile.open(args.out, "w", format=tarfile.GNU_FORMAT) as archive:
         for blob in sorted({blob["digest"] for blob in blobs}):
             add_file(archive, f"blobs/sha256/{blob.split(':')[1]}", blob_path(args.image, blob))
         add_bytes(archive, "index.json", canonical(index))
-        add_bytes(archive, "manifest.json", canonical(docker_manifest))
+        if args.format == "docker":
+            add_bytes(archive, "manifest.json", canonical(docker_manifest))
         add_bytes(archive, "oci-layout", canonical({"imageLayoutVersion": "1.0.0"}))
 
 
