@@ -247,6 +247,12 @@ buildroot::run() {
   if [[ -z ${BAZEL_BUILDROOT_MIRROR:-} && -f $root/etc/buildroot-mirror ]]; then
     args+=(--setenv BAZEL_BUILDROOT_MIRROR "$(<"$root/etc/buildroot-mirror")")
   fi
+  # Push credentials (`bazel run` of an oci_push, //:release): the files these variables name are
+  # visible read-only in the root, at the same paths; nothing else of the host's home is.
+  for var in REGISTRY_AUTH_FILE DOCKER_CONFIG OCI_SIGNING_KEY_FILE OCI_SIGNING_PASSPHRASE_FILE; do
+    [[ -n ${!var:-} && -e ${!var} ]] || continue
+    args+=(--ro-bind "${!var}" "${!var}" --setenv "$var" "${!var}")
+  done
   for ((i = 0; i < ${#BUILDROOT_EXTRA_ENV[@]}; i += 2)); do
     args+=(--setenv "${BUILDROOT_EXTRA_ENV[i]}" "${BUILDROOT_EXTRA_ENV[i + 1]}")
   done
