@@ -2,7 +2,8 @@
 # Pushes every image of a release: by digest, then tagged, signed when a key is given
 # (OCI_SIGNING_KEY_FILE / OCI_SIGNING_PASSPHRASE_FILE), and ends with one table of image, digest
 # and tags. Run as: tools/bazel run --config=release //:release -- --registry HOST/ORG --tag T [...]
-# Arguments from the BUILD file come first: NAME=RLOCATION of each image's oci_push launcher.
+# The images come from release_images.txt (the root BUILD.bazel): NAME=RLOCATION of each
+# image's oci_push launcher.
 # --- begin runfiles.bash initialization v3 ---
 set -uo pipefail; set +e; f=bazel_tools/tools/bash/runfiles/runfiles.bash
 source "${RUNFILES_DIR:-/dev/null}/$f" 2>/dev/null || \
@@ -14,10 +15,10 @@ source "${RUNFILES_DIR:-/dev/null}/$f" 2>/dev/null || \
 
 die() { echo "release: error: $*" >&2; exit 2; }
 
-images=() registry="" tags=() extra=()
+registry="" tags=() extra=()
+mapfile -t images <"$(rlocation _main/release_images.txt)"
 while (($#)); do
   case $1 in
-    *=*/*) images+=("$1"); shift ;;
     --registry) registry=${2:-}; shift 2 ;;
     --tag | -t) tags+=("${2:-}"); shift 2 ;;
     --insecure) extra+=(--insecure); shift ;;
