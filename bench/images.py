@@ -10,9 +10,9 @@ Prints, in one run:
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from bench.layers import layer_sizes  # noqa: E402
 from tests.support.network import CountingProxy  # noqa: E402
 from tests.support.registry import registry  # noqa: E402
 from tools.layers.debfile import Deb  # noqa: E402
+from tools.oci.layout import blob_path, image_manifests  # noqa: E402
 
 
 def bazel(*args: str) -> str:
@@ -38,9 +39,23 @@ def timed_build(*targets: str) -> float:
     return time.monotonic() - start
 
 
-def deb_floor(output_base: Path) -> int:
+def image_packages(layout: Path) -> set[str]:
+    """The Debian packages an image holds: its dpkg records (var/lib/dpkg/status.d/<name>)."""
+    [(_, manifest)] = image_manifests(layout)
+    names = set()
+    for layer in manifest["layers"]:
+        with tarfile.open(blob_path(layout, layer["digest"])) as archive:
+            names.update(member.name.rsplit("/", 1)[1] for member in archive.getmembers()
+                         if member.isfile() and "var/lib/dpkg/status.d/" in member.name)
+    return names
+
+
+def deb_floor(output_base: Path, packages: set[str]) -> int:
+    """The raw contents of the .debs the image holds (not every package the lock fetches)."""
     total = 0
     for deb in sorted((output_base / "external").glob("*debian*/debs/*.deb")):
+        if deb.name.split("_", 1)[0] not in packages:
+            continue
         with Deb(deb).data() as archive:
             total += sum(member.size for member in archive.getmembers() if member.isfile())
     return total
@@ -74,19 +89,19 @@ def main() -> None:
         proxy = CountingProxy(int(running.address.split(":")[1]))  # counts what the pusher sends
         push = [str(bin_dir / package / f"{name}_push.sh"), "--repository", f"127.0.0.1:{proxy.port}/bench", "--insecure"]
         subprocess.run(push, check=True, capture_output=True)
-        proxy.sent = 0
+        proxy.sent, proxy.requests = 0, []
         try:
             app_file.write_text(original + "# bench: a one-line change\n")
             rebuild = timed_build(args.image, push_target)
             after = layer_sizes(layout)
-            repush = subprocess.run(push, check=True, capture_output=True, text=True).stderr
+            subprocess.run(push, check=True, capture_output=True)
         finally:
             app_file.write_text(original)
     sent = proxy.sent
-    uploaded = int(re.search(r"uploaded (\d+) blobs", repush).group(1))
+    uploaded = sum(1 for method, path in proxy.requests if method == "POST" and "/blobs/uploads/" in path)
     changed = [layer for layer in after if layer not in before]
 
-    floor_debs = deb_floor(output_base)
+    floor_debs = deb_floor(output_base, image_packages(layout))
     execroot = output_base / "execroot" / "_main"
     manifests = sorted((bin_dir / package).glob("*_site_packages.runfiles.json"))
     floor_site = sum(site_packages_floor(manifest, execroot) for manifest in manifests)

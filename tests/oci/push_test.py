@@ -58,7 +58,6 @@ def test_push_pull_back_and_push_again_without_layer_bytes(tmp_path: Path) -> No
         proxy.sent, proxy.requests = 0, []
         second = push("--repository", repository, "--tag", "v1", "--insecure")
         assert second.returncode == 0, second.stderr
-        assert "uploaded 0 blobs" in second.stderr
         assert not [path for method, path in proxy.requests if method in ("POST", "PATCH")], proxy.requests
         puts = [path for method, path in proxy.requests if method == "PUT"]
         assert puts and all("/manifests/" in path for path in puts), proxy.requests

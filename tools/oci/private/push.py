@@ -88,8 +88,8 @@ class Signing:
 
 
 def skopeo_copy(layout: Path, destination: str, plain_http: bool, multi_image: bool,
-                signing: Signing | None = None) -> str:
-    """One `skopeo copy`; returns its output (stderr included). Raises PushError with one line."""
+                signing: Signing | None = None) -> None:
+    """One `skopeo copy`. Raises PushError with one line."""
     command = ["skopeo", "copy", "--preserve-digests", "--retry-times", "3"]
     if multi_image:
         command.append("--all")
@@ -101,7 +101,6 @@ def skopeo_copy(layout: Path, destination: str, plain_http: bool, multi_image: b
     result = subprocess.run([*command, f"oci:{layout}", f"docker://{destination}"], capture_output=True, text=True)
     if result.returncode != 0:
         raise PushError(explain(result.stderr, destination))
-    return result.stdout + result.stderr
 
 
 def explain(stderr: str, destination: str) -> str:
@@ -123,13 +122,11 @@ def push(layout: Path, repository: str, tags: list[str], plain_http: bool, signi
     images = image_manifests(layout)
     multi_image = top["digest"] != images[0][0]["digest"]
     # Signed once, by digest: a signature covers the manifest whatever tags point at it.
-    output = skopeo_copy(layout, f"{repository}@{top['digest']}", plain_http, multi_image, signing)
-    sent = len(re.findall(r"^Copying blob .*done", output, re.MULTILINE))
-    skipped = len(re.findall(r"^Copying blob .*skipped", output, re.MULTILINE))
+    skopeo_copy(layout, f"{repository}@{top['digest']}", plain_http, multi_image, signing)
     for tag in tags:
         skopeo_copy(layout, f"{repository}:{tag}", plain_http, multi_image)
     print(f"oci_push: {repository}@{top['digest']}" + (f" tagged {', '.join(tags)}" if tags else " (no tags)") +
-          f"; uploaded {sent} blobs, {skipped} already there" + ("; signed" if signing else ""), file=sys.stderr)
+          ("; signed" if signing else ""), file=sys.stderr)
     return top["digest"]
 
 
