@@ -10,6 +10,7 @@ import pytest
 from tests.support.network import CountingProxy, free_port
 from tests.support.pki import authority, server_certificate
 from tests.support.registry import auth_file, registry, stored_blobs
+from tests.support.signing import attachments_config, signed_only_policy, signing_key
 from tests.support.token_issuer import token_issuer
 
 HELLO = Path(os.environ["HELLO"])
@@ -189,16 +190,10 @@ def test_token_auth_push_pull_bad_password_and_an_uncovered_repository(tmp_path:
 
 
 def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refused(tmp_path: Path) -> None:
-    passphrase = tmp_path / "passphrase"
-    passphrase.write_text("correct horse")
-    subprocess.run(["skopeo", "generate-sigstore-key", "--output-prefix", str(tmp_path / "key"),
-                    "--passphrase-file", str(passphrase)], check=True, capture_output=True)
-    signing = {"OCI_SIGNING_KEY_FILE": str(tmp_path / "key.private"), "OCI_SIGNING_PASSPHRASE_FILE": str(passphrase)}
-    attachments = tmp_path / "registries.d"
-    attachments.mkdir()
-    (attachments / "default.yaml").write_text("default-docker:\n  use-sigstore-attachments: true\n")
+    key = signing_key(tmp_path)
+    attachments = attachments_config(tmp_path)
     with registry(tmp_path) as running:
-        signed = push("--repository", f"{running.address}/signed", "-t", "v1", "--insecure", env=signing)
+        signed = push("--repository", f"{running.address}/signed", "-t", "v1", "--insecure", env=key.env)
         assert signed.returncode == 0, signed.stderr
         assert "; signed" in signed.stderr
         assert push("--repository", f"{running.address}/unsigned", "-t", "v1", "--insecure").returncode == 0
@@ -206,12 +201,7 @@ def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refu
         subprocess.run(["skopeo", "copy", "--registries.d", str(attachments), "--src-tls-verify=false",
                         "--dest-tls-verify=false", f"docker://{running.address}/signed:v1",
                         f"docker://{running.address}/retagged:v1"], check=True, capture_output=True)
-
-        policy = tmp_path / "policy.json"
-        policy.write_text(json.dumps({
-            "default": [{"type": "reject"}],
-            "transports": {"docker": {running.address: [{"type": "sigstoreSigned", "keyPath": str(tmp_path / "key.pub"),
-                                                         "signedIdentity": {"type": "matchRepository"}}]}}}))
+        policy = signed_only_policy(tmp_path, running.address, key)
 
         def verified_pull(name: str) -> subprocess.CompletedProcess:
             return subprocess.run(["skopeo", "copy", "--policy", str(policy), "--registries.d", str(attachments),
@@ -224,8 +214,8 @@ def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refu
         retagged = verified_pull("retagged")
         assert retagged.returncode != 0 and "identity" in retagged.stderr.lower(), retagged.stderr
 
-        passphrase.write_text("wrong horse")
-        refused = push("--repository", f"{running.address}/wrongkey", "-t", "v1", "--insecure", env=signing)
+        key.passphrase.write_text("wrong horse")
+        refused = push("--repository", f"{running.address}/wrongkey", "-t", "v1", "--insecure", env=key.env)
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines() == [
             "oci_push: error: the signing key was refused (wrong key file or passphrase): "

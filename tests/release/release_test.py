@@ -1,44 +1,31 @@
 """//:release against a loopback registry: every image pushed by the digest Bazel built, tagged,
 and signed so that a sigstoreSigned policy accepts it; the closing table names all three."""
 
-import json
 import os
 import subprocess
 from pathlib import Path
 
 from tests.support.registry import registry
+from tests.support.signing import attachments_config, signed_only_policy, signing_key
 
 IMAGES = {name: Path(os.environ["DIGEST_" + name.replace("-", "_").upper()]).read_text().strip()
           for name in ("prediction-server", "mlops-airflow", "mlops-postgres")}
 
 
 def test_release_pushes_tags_and_signs_every_image(tmp_path: Path) -> None:
-    passphrase = tmp_path / "passphrase"
-    passphrase.write_text("release")
-    subprocess.run(["skopeo", "generate-sigstore-key", "--output-prefix", str(tmp_path / "key"),
-                    "--passphrase-file", str(passphrase)], check=True, capture_output=True)
-    attachments = tmp_path / "registries.d"
-    attachments.mkdir()
-    (attachments / "default.yaml").write_text("default-docker:\n  use-sigstore-attachments: true\n")
+    key = signing_key(tmp_path, passphrase="release")
+    attachments = attachments_config(tmp_path)
     with registry(tmp_path) as running:
-        env = {**os.environ, "OCI_SIGNING_KEY_FILE": str(tmp_path / "key.private"),
-               "OCI_SIGNING_PASSPHRASE_FILE": str(passphrase)}
         released = subprocess.run([os.environ["RELEASE"], "--registry", f"{running.address}/mlops", "--tag", "v0.1.0",
-                                   "--insecure"], capture_output=True, text=True, env=env, timeout=1200)
+                                   "--insecure"], capture_output=True, text=True, env={**os.environ, **key.env}, timeout=1200)
         assert released.returncode == 0, released.stderr[-3000:]
         table = released.stdout.strip().splitlines()
         assert table[0].split() == ["image", "digest", "tags"]
         assert {tuple(row.split()) for row in table[1:]} == {
             (f"{running.address}/mlops/{name}", digest, "v0.1.0") for name, digest in IMAGES.items()}
 
-        policy = tmp_path / "policy.json"
-        policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {running.address: [
-            {"type": "sigstoreSigned", "keyPath": str(tmp_path / "key.pub"), "signedIdentity": {"type": "matchRepository"}}]}}}))
+        policy = signed_only_policy(tmp_path, running.address, key)
         for name, digest in IMAGES.items():
-            verified = subprocess.run(
-                ["skopeo", "inspect", "--raw", "--policy", str(policy), "--registries.d", str(attachments),
-                 "--tls-verify=false", f"docker://{running.address}/mlops/{name}:v0.1.0"], capture_output=True, text=True)
-            assert verified.returncode == 0, verified.stderr
             copied = subprocess.run(
                 ["skopeo", "copy", "--policy", str(policy), "--registries.d", str(attachments), "--src-tls-verify=false",
                  "--remove-signatures", f"docker://{running.address}/mlops/{name}@{digest}", f"oci:{tmp_path / name}"],

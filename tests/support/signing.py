@@ -1,0 +1,43 @@
+"""Sigstore signing fixtures: a key made with skopeo, the registries.d that stores signatures as
+attachments, and a policy.json that accepts only images signed by that key."""
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class SigningKey:
+    private: Path
+    public: Path
+    passphrase: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What oci_push and //:release read."""
+        return {"OCI_SIGNING_KEY_FILE": str(self.private), "OCI_SIGNING_PASSPHRASE_FILE": str(self.passphrase)}
+
+
+def signing_key(directory: Path, passphrase: str = "correct horse") -> SigningKey:
+    secret = directory / "passphrase"
+    secret.write_text(passphrase)
+    subprocess.run(["skopeo", "generate-sigstore-key", "--output-prefix", str(directory / "key"),
+                    "--passphrase-file", str(secret)], check=True, capture_output=True)
+    return SigningKey(directory / "key.private", directory / "key.pub", secret)
+
+
+def attachments_config(directory: Path) -> Path:
+    """A registries.d folder telling containers-image to read and write sigstore attachments."""
+    registries_d = directory / "registries.d"
+    registries_d.mkdir()
+    (registries_d / "default.yaml").write_text("default-docker:\n  use-sigstore-attachments: true\n")
+    return registries_d
+
+
+def signed_only_policy(directory: Path, registry: str, key: SigningKey) -> Path:
+    """Rejects everything but images from `registry` signed by `key` under their own repository name."""
+    policy = directory / "policy.json"
+    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {registry: [
+        {"type": "sigstoreSigned", "keyPath": str(key.public), "signedIdentity": {"type": "matchRepository"}}]}}}))
+    return policy
