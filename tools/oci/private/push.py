@@ -87,9 +87,10 @@ class Signing:
         return Signing(Path(key), Path(passphrase), registries_d)
 
 
-def skopeo_copy(layout: Path, destination: str, plain_http: bool, multi_image: bool,
+def skopeo_copy(layout: Path, repository: str, reference: str, plain_http: bool, multi_image: bool,
                 signing: Signing | None = None) -> None:
-    """One `skopeo copy`. Raises PushError with one line."""
+    """One `skopeo copy` to repository + reference (`@sha256:...` or `:tag`). Raises PushError with one line."""
+    destination = repository + reference
     command = ["skopeo", "copy", "--preserve-digests", "--retry-times", "3"]
     if multi_image:
         command.append("--all")
@@ -100,16 +101,15 @@ def skopeo_copy(layout: Path, destination: str, plain_http: bool, multi_image: b
                     "--sign-passphrase-file", str(signing.passphrase)]
     result = subprocess.run([*command, f"oci:{layout}", f"docker://{destination}"], capture_output=True, text=True)
     if result.returncode != 0:
-        raise PushError(explain(result.stderr, destination))
+        raise PushError(explain(result.stderr, repository, destination))
 
 
-def explain(stderr: str, destination: str) -> str:
-    host = destination.split("/", 1)[0]
-    repository = destination.split("@")[0].split(":")[0] if destination.count(":") < 2 else destination.rsplit(":", 1)[0]
+def explain(stderr: str, repository: str, destination: str) -> str:
+    host = repository.split("/", 1)[0]
     last = (stderr.strip().splitlines() or ["skopeo failed with no output"])[-1]
     for pattern, message in FAILURES:
         if re.search(pattern, last, re.IGNORECASE):
-            return message.format(host=host, repository=repository.split("@")[0])
+            return message.format(host=host, repository=repository)
     return f"skopeo copy to {destination} failed: {last}"
 
 
@@ -122,9 +122,9 @@ def push(layout: Path, repository: str, tags: list[str], plain_http: bool, signi
     images = image_manifests(layout)
     multi_image = top["digest"] != images[0][0]["digest"]
     # Signed once, by digest: a signature covers the manifest whatever tags point at it.
-    skopeo_copy(layout, f"{repository}@{top['digest']}", plain_http, multi_image, signing)
+    skopeo_copy(layout, repository, f"@{top['digest']}", plain_http, multi_image, signing)
     for tag in tags:
-        skopeo_copy(layout, f"{repository}:{tag}", plain_http, multi_image)
+        skopeo_copy(layout, repository, f":{tag}", plain_http, multi_image)
     print(f"oci_push: {repository}@{top['digest']}" + (f" tagged {', '.join(tags)}" if tags else " (no tags)") +
           ("; signed" if signing else ""), file=sys.stderr)
     return top["digest"]
