@@ -3,6 +3,7 @@
 import json
 import re
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -20,15 +21,17 @@ def is_listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_for_http(url: str, timeout: float = 60.0, expect: int = 200, alive=lambda: True) -> bytes:
-    """Polls url until it answers `expect`; fails early if alive() turns False."""
+def wait_for_http(url: str, timeout: float = 60.0, expect: int = 200, alive=lambda: True,
+                  context: ssl.SSLContext | None = None) -> bytes:
+    """Polls url until it answers `expect`; fails early if alive() turns False. `context` is for
+    https URLs whose CA is not the system's."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
         if not alive():
             raise AssertionError(f"the server behind {url} exited before answering")
         try:
-            with urllib.request.urlopen(url, timeout=5) as answer:
+            with urllib.request.urlopen(url, timeout=5, context=context) as answer:
                 if answer.status == expect:
                     return answer.read()
                 last = answer.status

@@ -5,9 +5,6 @@ import base64
 import json
 import ssl
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,22 +17,6 @@ from tests.support.network import free_port, wait_for_http
 class RunningRegistry:
     address: str
     storage: Path
-
-
-def _wait_for_tls(url: str, cafile: Path, alive) -> None:
-    context = ssl.create_default_context(cafile=str(cafile))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not alive():
-            raise AssertionError(f"the registry behind {url} exited before answering")
-        try:
-            urllib.request.urlopen(url, timeout=5, context=context)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (401 behind auth)
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within 60 s")
 
 
 @contextmanager
@@ -71,11 +52,9 @@ def registry(workdir: Path, users: dict[str, str] | None = None, tls: tuple[Path
     log = open(storage / "registry.log", "w")
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        alive = lambda: process.poll() is None  # noqa: E731
-        if tls:
-            _wait_for_tls(f"https://127.0.0.1:{port}/v2/", tls[2], alive)
-        else:
-            wait_for_http(f"http://127.0.0.1:{port}/v2/", expect=401 if users or token else 200, alive=alive)
+        context = ssl.create_default_context(cafile=str(tls[2])) if tls else None
+        wait_for_http(f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/", expect=401 if users or token else 200,
+                      alive=lambda: process.poll() is None, context=context)
         yield RunningRegistry(f"127.0.0.1:{port}", storage)
     finally:
         process.terminate()

@@ -21,38 +21,11 @@ from tools.oci.layout import (
     write_index,
     write_json_blob,
 )
+from tools.oci.private.settings_files import read_args, read_list, read_pairs
 
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 STAMP_KEY = re.compile(r"\{(\w+)\}")
 EPOCH = "1970-01-01T00:00:00Z"
-
-
-def read_pairs(path: Path | None) -> dict[str, str] | None:
-    """`key=value` lines (rules_oci's env, labels and annotations files); blank lines skipped."""
-    if path is None:
-        return None
-    pairs = {}
-    for line in path.read_text().splitlines():
-        if line.strip():
-            key, separator, value = line.partition("=")
-            if not separator:
-                raise SystemExit(f"oci_image: {path}: {line!r} is not a key=value line")
-            pairs[key] = value
-    return pairs
-
-
-def read_lines(path: Path | None) -> list[str] | None:
-    """One argument per line (entrypoint, cmd); rules_oci's macro writes a newline as %5Cn."""
-    if path is None:
-        return None
-    return [line.replace("%5Cn", "\n") for line in path.read_text().splitlines()]
-
-
-def read_list(path: Path | None) -> list[str] | None:
-    """Comma-separated values (exposed_ports, volumes)."""
-    if path is None:
-        return None
-    return [item.strip() for item in path.read_text().replace("\n", ",").split(",") if item.strip()]
 
 
 def stamp(values: dict[str, str], status: dict[str, str] | None) -> dict[str, str]:
@@ -69,7 +42,7 @@ def expand_env(base_env: list[str], updates: dict[str, str]) -> list[str]:
 
 def apply_settings(config: Json, args: argparse.Namespace, status: dict[str, str] | None) -> None:
     runtime = config.setdefault("config", {})
-    entrypoint, cmd = read_lines(args.entrypoint), read_lines(args.cmd)
+    entrypoint, cmd = read_args(args.entrypoint), read_args(args.cmd)
     if entrypoint is not None:
         runtime["Entrypoint"] = entrypoint
         runtime.pop("Cmd", None)  # As in Docker and rules_oci: a new entrypoint drops the base's default args.

@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from tools.oci.layout import INDEX, blob_path, image_manifests, link_or_copy, read_json_blob, write_index, write_json_blob
+from tools.oci.private.settings_files import read_pairs
 
 
 def main() -> None:
@@ -31,8 +32,9 @@ def main() -> None:
         raise SystemExit(f"oci_image_index: two images share a platform: {platforms}")
 
     index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": entries}
-    if args.annotations:
-        index["annotations"] = dict(line.split("=", 1) for line in args.annotations.read_text().splitlines() if "=" in line)
+    annotations = read_pairs(args.annotations)
+    if annotations:
+        index["annotations"] = annotations
     top = write_json_blob(args.out, index, INDEX)
     write_index(args.out, top)
     args.digest.write_text(top["digest"])

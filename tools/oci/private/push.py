@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tools.oci.layout import image_manifests, top_descriptor
+from tools.oci.private.settings_files import read_names
 
 REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
@@ -148,8 +149,7 @@ def main() -> int:
     repository = args.repository or args.default_repository
     if not repository and args.repository_file:
         repository = args.repository_file.read_text().strip()
-    tags = [line.strip() for line in args.tags_file.read_text().splitlines() if line.strip()] if args.tags_file else []
-    tags += args.tag
+    tags = read_names(args.tags_file) + args.tag
     try:
         if not repository:
             raise PushError("no repository: set oci_push(repository = ...) or pass --repository REGISTRY/NAME")

@@ -12,6 +12,7 @@ import tarfile
 from pathlib import Path
 
 from tools.oci.layout import blob_path, canonical, image_manifests
+from tools.oci.private.settings_files import read_names
 
 REFERENCE = "org.opencontainers.image.ref.name"
 
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
-    tags = [line.strip() for line in args.tags.read_text().splitlines() if line.strip()] if args.tags else []
+    tags = read_names(args.tags)
     images = image_manifests(args.image)
     if len(images) != 1:
         raise SystemExit(f"oci_load: {args.image} holds {len(images)} images; load one platform's oci_image instead")
