@@ -70,6 +70,12 @@ def test_runs_as_nonroot_with_labels(image: Path) -> None:
     assert passwd["nonroot"][2:4] == ["65532", "65532"] and passwd["nonroot"][5] == "/home/nonroot"
 
 
+def test_revision_is_unstamped_without_stamp() -> None:
+    # server/BUILD.bazel labels the revision "{STABLE_GIT_COMMIT}"; only --stamp fills it in.
+    labels = skopeo_inspect(f"oci:{IMAGES['SERVER']}", "--config")["config"]["Labels"]
+    assert labels["org.opencontainers.image.revision"] == "unknown"
+
+
 def members_text(image: Path, path: str) -> str:
     for layer in reversed(layers(image)):
         with tarfile.open(layer) as archive:
