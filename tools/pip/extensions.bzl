@@ -1,4 +1,4 @@
-"""`pip_target`: a whole hash-pinned lock installed into one site-packages, as one py_library.
+"""`pip_target`: a whole hash-pinned lock installed into one site-packages, one py_library each.
 
     pip_target = use_extension("//tools/pip:extensions.bzl", "pip_target")
     pip_target.install(name = "pypi_airflow", requirements_lock = "//third_party/python:airflow.lock")
@@ -6,8 +6,10 @@
 
 rules_python 0.22.1's `pip.parse` makes one repository per wheel and cannot load dependency
 cycles, and Airflow has them (apache-airflow-core <-> apache-airflow-task-sdk). This installs the
-lock as pip would into a virtualenv (`pip install --no-deps --require-hashes --target`), and gives
-every locked package an alias package, so `@pypi_airflow//numpy` works as with `pip.parse`.
+lock as pip would into a virtualenv (`pip install --no-deps --require-hashes --target`), then gives
+every distribution a py_library of the files its RECORD lists and the dependencies its METADATA
+declares (tools/pip/private/hub.py). `@pypi_airflow//numpy` works as with `pip.parse`, extras are
+`@pypi_airflow//moto:server`, and a cycle becomes one library all its members alias.
 """
 
 def _normalize(name):
@@ -65,24 +67,15 @@ def _pip_target_repository_impl(rctx):
     rctx.report_progress("pip install --target of %s" % rctx.attr.requirements_lock.name)
     _pip_install(rctx, "site-packages", lock, environment = {"PYTHONPATH": str(rctx.path("build-backend"))})
 
-    names = []
-    for line in text.splitlines():
-        if line and not line[0].isspace() and not line.startswith("#") and "==" in line:
-            names.append(_normalize(line.split("==")[0].split("[")[0]))
     for top_level in rctx.attr.exclude_top_level:
         rctx.delete("site-packages/" + top_level)
-    build = [
-        'package(default_visibility = ["//visibility:public"])',
-        "py_library(",
-        '    name = "site_packages",',
-        '    srcs = glob(["site-packages/**/*.py"]),',
-        '    data = glob(["site-packages/**/*"], exclude = ["site-packages/**/*.py", "site-packages/**/__pycache__/**", "site-packages/bin/**"]),',
-        '    imports = ["site-packages"],',
-        ")",
-    ]
-    rctx.file("BUILD.bazel", "\n".join(build) + "\n")
-    for name in names:
-        rctx.file("%s/BUILD.bazel" % name, 'alias(name = "%s", actual = "//:site_packages", visibility = ["//visibility:public"])\n' % name)
+
+    # One py_library per distribution, with the dependencies its metadata declares, so a binary's
+    # runfiles (and so its image) hold only its own closure, as with pip.parse.
+    rctx.report_progress("Writing the BUILD files of %s" % rctx.attr.name)
+    result = rctx.execute([rctx.which("python3"), rctx.path(rctx.attr._hub), "site-packages"], quiet = False)
+    if result.return_code != 0:
+        fail("pip_target: writing the hub's BUILD files failed:\n%s" % result.stderr[-4000:])
 
 _pip_target_repository = repository_rule(
     implementation = _pip_target_repository_impl,
@@ -90,6 +83,7 @@ _pip_target_repository = repository_rule(
     attrs = {
         "exclude_top_level": attr.string_list(doc = "Top-level names to delete from site-packages after the install."),
         "requirements_lock": attr.label(mandatory = True, allow_single_file = True, doc = "A lock with --hash for every pin."),
+        "_hub": attr.label(default = "//tools/pip/private:hub.py", allow_single_file = True, doc = "The BUILD file writer."),
     },
 )
 

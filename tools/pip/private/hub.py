@@ -1,0 +1,155 @@
+"""Writes the BUILD files of a `pip_target` hub: one py_library per installed distribution, with
+the files its RECORD lists and the dependencies its METADATA declares, as `pip.parse` would.
+
+Run by the repository rule, in the hub's directory, after `pip install --target site-packages`:
+
+    python3 hub.py site-packages
+
+- `//:<name>` is a distribution's library; `//<name>` aliases it, so `@hub//numpy` works.
+- `//<name>:<extra>` adds an extra's dependencies, for every extra the lock can satisfy
+  (`@hub//moto:server`); a Requires-Dist on `moto[server]` depends on it.
+- Dependency cycles (apache-airflow-core <-> apache-airflow-task-sdk) become one library holding
+  every member of the cycle, each member's name an alias of it: Bazel cannot load a cycle.
+
+Markers are evaluated for the interpreter running this script, the build root's python3, which is
+also the images' Python. `packaging` comes from the freshly installed lock itself.
+"""
+
+import sys
+from collections.abc import Iterable
+from importlib.metadata import Distribution, distributions
+from pathlib import Path
+
+Node = tuple[str, str]  # (distribution, extra); extra "" is the distribution itself
+
+
+def normalize(name: str) -> str:
+    """The hub's spelling of a project name (PEP 503, with `_`): `scikit-learn` -> `scikit_learn`."""
+    return name.lower().replace("-", "_").replace(".", "_")
+
+
+def requirements(dist: Distribution, extra: str, marker_env: dict[str, str]) -> list[Node]:
+    """The nodes a distribution needs for this interpreter (extra ""), or those one of its extras
+    adds: the requirements whose marker holds with that extra and not without it."""
+    from packaging.requirements import Requirement
+
+    def holds(requirement: Requirement, with_extra: str) -> bool:
+        return requirement.marker is None or requirement.marker.evaluate({**marker_env, "extra": with_extra})
+
+    needed = []
+    for line in dist.requires or []:
+        requirement = Requirement(line)
+        if holds(requirement, extra) and (not extra or not holds(requirement, "")):
+            name = normalize(requirement.name)
+            needed += [(name, ""), *((name, normalize(wanted)) for wanted in sorted(requirement.extras))]
+    return needed
+
+
+def strongly_connected(graph: dict[Node, list[Node]]) -> list[list[Node]]:
+    """Tarjan's algorithm, iterative: the graph's strongly connected components."""
+    index: dict[Node, int] = {}
+    low: dict[Node, int] = {}
+    stack: list[Node] = []
+    on_stack: set[Node] = set()
+    components: list[list[Node]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(graph[start]))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, edges = work[-1]
+            for child in edges:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    components.append(sorted(component))
+    return components
+
+
+def _label(node: Node) -> str:
+    name, extra = node
+    return f"{name}__{extra}" if extra else name
+
+
+def _strings(values: Iterable[str], indent: str = "        ") -> str:
+    return "".join(f'{indent}"{value}",\n' for value in values)
+
+
+def main(site_packages: Path) -> None:
+    sys.path.insert(0, str(site_packages))
+    from packaging.markers import default_environment
+
+    marker_env = default_environment()
+    installed = {normalize(dist.metadata["Name"]): dist for dist in distributions(path=[str(site_packages)])}
+    files: dict[str, list[str]] = {}
+    graph: dict[Node, list[Node]] = {}
+    for name, dist in installed.items():
+        # RECORD also names the console scripts, outside site-packages: images run modules instead.
+        files[name] = sorted({f"site-packages/{path}" for path in map(str, dist.files or []) if not path.startswith("../")
+                              and (site_packages / path).is_file()})
+        graph[(name, "")] = [node for node in requirements(dist, "", marker_env) if node[0] in installed]
+        missing = [node for node in requirements(dist, "", marker_env) if node[0] not in installed]
+        if missing:
+            sys.exit(f"pip_target: {name} needs {', '.join(n for n, _ in missing)}, which the lock does not install")
+        for extra in sorted({normalize(e) for e in dist.metadata.get_all("Provides-Extra") or []}):
+            needed = [node for node in requirements(dist, extra, marker_env) if node not in graph[(name, "")]]
+            if all(node[0] in installed for node in needed):
+                graph[(name, extra)] = [(name, ""), *needed]
+    # Drop edges to extras the lock cannot satisfy (their nodes were not made): a requirement on
+    # `x[y]` then needs only x, as pip would have failed the lock otherwise.
+    for node, edges in graph.items():
+        graph[node] = sorted({edge if edge in graph else (edge[0], "") for edge in edges} - {node})
+
+    library_of: dict[Node, str] = {}
+    libraries = []
+    for component in strongly_connected(graph):
+        library = _label(component[0]) if len(component) == 1 else "cycle_" + _label(component[0])
+        for node in component:
+            library_of[node] = library
+        libraries.append((library, component))
+
+    build = ['package(default_visibility = ["//visibility:public"])\n']
+    for library, component in sorted(libraries):
+        own = sorted({path for name, extra in component if not extra for path in files[name]})
+        deps = sorted({library_of[edge] for node in component for edge in graph[node]} - {library})
+        build.append(
+            f"# {', '.join(f'{n}[{e}]' if e else n for n, e in component)}\n"
+            "py_library(\n"
+            f'    name = "{library}",\n'
+            f"    srcs = [\n{_strings(p for p in own if p.endswith('.py'))}    ],\n"
+            f"    data = [\n{_strings(p for p in own if not p.endswith('.py'))}    ],\n"
+            '    imports = ["site-packages"],\n'
+            f"    deps = [\n{_strings(':' + dep for dep in deps)}    ],\n"
+            ")\n"
+        )
+    Path("BUILD.bazel").write_text("\n".join(build))
+    for name in sorted(installed):
+        aliases = [f'alias(name = "{name}", actual = "//:{library_of[(name, "")]}")\n']
+        aliases += [f'alias(name = "{extra}", actual = "//:{library_of[(n, extra)]}")\n'
+                    for n, extra in sorted(graph) if n == name and extra]
+        Path(name).mkdir(exist_ok=True)
+        Path(name, "BUILD.bazel").write_text('package(default_visibility = ["//visibility:public"])\n\n' + "".join(aliases))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
