@@ -12,9 +12,6 @@ declares (tools/pip/private/hub.py). `@pypi_airflow//numpy` works as with `pip.p
 `@pypi_airflow//moto:server`, and a cycle becomes one library all its members alias.
 """
 
-def _normalize(name):
-    return name.lower().replace("-", "_").replace(".", "_")
-
 def _locked_entry(text, name):
     """The lock's lines for one package: its `name==version \\` line and the --hash lines after it."""
     lines, found = [], False
