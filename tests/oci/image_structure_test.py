@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.oci_runtime import umoci_readable
+from tools.oci.layout import open_layer
+
 IMAGES = {name: Path(os.environ[name]) for name in ("BASE_CC", "BASE_PYTHON3", "HELLO", "SERVER", "AIRFLOW")}
 # Files an image declares as its user's (the only ones not owned by root).
 NONROOT_OWNED = {"home/nonroot": 0o700, "opt/airflow": 0o755}
@@ -28,8 +31,8 @@ def layers(image: Path) -> list[Path]:
 def members(image: Path) -> dict[str, tarfile.TarInfo]:
     found: dict[str, tarfile.TarInfo] = {}
     for layer in layers(image):
-        with tarfile.open(layer) as archive:
-            found.update({member.name.removeprefix("./"): member for member in archive.getmembers()})
+        with open_layer(layer) as archive:
+            found.update({member.name.removeprefix("./"): member for member in archive})
     return found
 
 
@@ -48,7 +51,7 @@ def test_skopeo_reads_the_layout_and_agrees_on_the_digest(image: Path) -> None:
 
 def test_umoci_unpacks_it(image: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
-    result = subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{image}:latest", str(bundle)],
+    result = subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{umoci_readable(image)}:latest", str(bundle)],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert (bundle / "rootfs" / "etc" / "passwd").is_file()
@@ -78,11 +81,10 @@ def test_revision_is_unstamped_without_stamp() -> None:
 
 def members_text(image: Path, path: str) -> str:
     for layer in reversed(layers(image)):
-        with tarfile.open(layer) as archive:
-            try:
-                return archive.extractfile(path).read().decode()
-            except KeyError:
-                continue
+        with open_layer(layer) as archive:
+            for member in archive:
+                if member.name.removeprefix("./") == path:
+                    return archive.extractfile(member).read().decode()
     raise AssertionError(f"{path} is in no layer")
 
 

@@ -12,9 +12,27 @@ test's network namespace, so it reaches servers the test started on 127.0.0.1 an
 import json
 import os
 import subprocess
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tools.oci.layout import LAYER_ZSTD, image_manifests
+
+_GZIPPED: dict[Path, Path] = {}
+
+
+def umoci_readable(image: Path) -> Path:
+    """The image, or a gzip copy of it when it has zstd layers: Debian's umoci (0.4.7) unpacks
+    only plain and gzip ones. skopeo recompresses it, once per test process."""
+    if not any(layer["mediaType"] == LAYER_ZSTD for _, manifest in image_manifests(image) for layer in manifest["layers"]):
+        return image
+    if image not in _GZIPPED:
+        copy = Path(tempfile.mkdtemp(prefix="gzip-layers-", dir=os.environ.get("TEST_TMPDIR"))) / "image"
+        subprocess.run(["skopeo", "copy", "--quiet", "--dest-compress-format", "gzip", f"oci:{image}:latest",
+                        f"oci:{copy}:latest"], check=True, capture_output=True)
+        _GZIPPED[image] = copy
+    return _GZIPPED[image]
 
 
 def can_map_all_uids() -> bool:
@@ -43,7 +61,7 @@ class Container:
         self.bundle = self.workdir / f"bundle-{self.name}"
         self.state = self.workdir / "runc-state"
         self.full_uids = can_map_all_uids()
-        unpack = ["umoci", "unpack", "--image", f"{self.image}:latest", str(self.bundle)]
+        unpack = ["umoci", "unpack", "--image", f"{umoci_readable(self.image)}:latest", str(self.bundle)]
         if not self.full_uids:
             unpack.insert(2, "--rootless")
         subprocess.run(unpack, check=True, capture_output=True)

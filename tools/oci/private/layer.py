@@ -5,49 +5,19 @@ digest (the config's diff_id)."""
 import argparse
 import hashlib
 import json
-import subprocess
-import zlib
 from pathlib import Path
 
-from tools.oci.layout import LAYER, LAYER_GZIP, LAYER_ZSTD, sha256_file
-
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-CHUNK = 1 << 20
-
-
-def gunzipped_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    inflater = zlib.decompressobj(wbits=31)
-    with open(path, "rb") as data:
-        for chunk in iter(lambda: data.read(CHUNK), b""):
-            digest.update(inflater.decompress(chunk))
-    digest.update(inflater.flush())
-    return "sha256:" + digest.hexdigest()
-
-
-def unzstd_digest(path: Path) -> str:
-    # Python 3.13 has no zstd module; the build root's zstd (tools/buildroot/recipe.sh) decodes.
-    digest = hashlib.sha256()
-    # From stdin: zstd skips inputs that are not regular files, and sandboxed inputs are symlinks.
-    with open(path, "rb") as source, subprocess.Popen(["zstd", "-dcq"], stdin=source, stdout=subprocess.PIPE) as zstd:
-        assert zstd.stdout is not None
-        for chunk in iter(lambda: zstd.stdout.read(CHUNK), b""):
-            digest.update(chunk)
-    if zstd.returncode != 0:
-        raise SystemExit(f"oci_image: {path} is not a valid zstd stream")
-    return "sha256:" + digest.hexdigest()
+from tools.oci.layout import LAYER, layer_media_type, layer_stream, sha256_file
 
 
 def describe(tar: Path) -> tuple[str, str]:
-    """(media type, diff_id), from the file's own magic bytes (its name may say otherwise)."""
-    with open(tar, "rb") as data:
-        magic = data.read(4)
-    if magic.startswith(GZIP_MAGIC):
-        return LAYER_GZIP, gunzipped_digest(tar)
-    if magic == ZSTD_MAGIC:
-        return LAYER_ZSTD, unzstd_digest(tar)
-    return LAYER, sha256_file(tar)
+    """(media type, diff_id): the type from the file's own magic bytes, the diff_id from its tar."""
+    try:
+        with layer_stream(tar) as stream:
+            diff_id = "sha256:" + hashlib.file_digest(stream, "sha256").hexdigest()
+    except (OSError, EOFError, ValueError) as error:
+        raise SystemExit(f"oci_image: {tar} is not a valid layer ({error})") from None
+    return layer_media_type(tar), diff_id
 
 
 def main() -> None:
