@@ -61,9 +61,13 @@ def _py_layer_impl(ctx):
         "main": facts.main,
         "imports": facts.imports.to_list(),
     }))
-    out = ctx.actions.declare_file(ctx.label.name + ".tar.gz")
+    out = ctx.actions.declare_file(ctx.label.name + (".tar.zst" if ctx.attr.compression == "zstd" else ".tar.gz"))
     args = ctx.actions.args()
     args.add("--part", ctx.attr.part)
+    if ctx.attr.part == "site-packages":
+        args.add("--site-packages-layout", ctx.attr.site_packages_layout)
+        args.add("--layer", ctx.attr.layer)
+    args.add("--compression", ctx.attr.compression)
     args.add("--manifest", manifest)
     args.add("--name", ctx.attr.binary.label.name)
     args.add("--main-repository", ctx.workspace_name)
@@ -76,7 +80,7 @@ def _py_layer_impl(ctx):
         inputs = [manifest] + files,
         outputs = [out],
         mnemonic = "PyImageLayer",
-        progress_message = "Writing the %s layer of %%{label}" % ctx.attr.part,
+        progress_message = "Writing the %s layer of %%{label}" % (ctx.attr.layer or ctx.attr.part),
     )
     return [DefaultInfo(files = depset([out]))]
 
@@ -98,6 +102,13 @@ py_layer = rule(
         ),
         "prefix": attr.string(default = "/app", doc = "Where in the image the binary lives."),
         "exclude": attr.string_list(doc = "fnmatch patterns of site-packages paths to leave out."),
+        "site_packages_layout": attr.string(
+            default = '{"groups": [], "buckets": 1}',
+            doc = "JSON: the named groups of distributions and the number of hash buckets " +
+                  "(tools/layers/private/site_packages.py) that site-packages is split into.",
+        ),
+        "layer": attr.string(doc = "For part `site-packages`: which layer of the layout this is."),
+        "compression": attr.string(default = "gzip", values = ["gzip", "zstd"], doc = "The layer's compression."),
         "_tool": attr.label(
             default = "//tools/layers/private:py_layer",
             executable = True,
@@ -107,32 +118,63 @@ py_layer = rule(
     },
 )
 
-def py_image_layers(name, binary, prefix = "/app", exclude = DEFAULT_EXCLUDE, **kwargs):
-    """Splits a py_binary into three image layers, least often changed first.
+def py_image_layers(
+        name,
+        binary,
+        prefix = "/app",
+        exclude = DEFAULT_EXCLUDE,
+        site_packages_groups = {},
+        site_packages_buckets = 1,
+        compression = "gzip",
+        **kwargs):
+    """Splits a py_binary into image layers, least often changed first.
 
-    - `<name>_site_packages`: every pip wheel's files, merged into one `<prefix>/site-packages`
-      (one sys.path entry instead of one per wheel repository);
+    - `<name>_site_packages_<group>`, one per entry of `site_packages_groups`, then
+      `<name>_site_packages` (or `<name>_site_packages_<i>` for each of `site_packages_buckets`):
+      the pip wheels' files, merged into one `<prefix>/site-packages` (one sys.path entry instead
+      of one per wheel repository) but spread over layers by distribution, so a bumped pin
+      re-pushes only its own layer. A distribution no group names goes to the bucket its name
+      hashes to: the same bucket in every build, whatever else the lock holds;
     - `<name>_app`: the binary's own code and data at `<prefix>/<binary>.runfiles/...`, the
       runfiles layout `bazel run` gives it;
     - `<name>_launcher`: `<prefix>/<binary>`, a Python script that exports PYTHONPATH (so every
       Python child process sees the same packages) and runs the binary's main.
 
-    `name` itself is a filegroup of the three tars in that order, for `oci_image(tars = [...])`.
+    `name` itself is a filegroup of the tars in that order, for `oci_image(tars = [...])`.
     Run the image with `entrypoint = ["/usr/bin/python3.13", "<prefix>/<binary>"]`: no shell is
-    needed. A change to the binary's own code rebuilds only the app layer; a lock change, only the
-    site-packages layer. All .py files are precompiled reproducibly.
+    needed. A change to the binary's own code rebuilds only the app layer. All .py files are
+    precompiled reproducibly.
 
     Args:
-      name: the filegroup's name, and the prefix of the three layer targets.
+      name: the filegroup's name, and the prefix of the layer targets.
       binary: a py_binary.
       prefix: where in the image the binary lives.
       exclude: fnmatch patterns of site-packages paths to leave out (`*` matches `/` too);
         by default the wheels' own `tests` packages.
+      site_packages_groups: layer name -> the distributions (as the hub names them, e.g.
+        `scikit_learn`) that get that layer to themselves: large, rarely bumped stacks.
+        Naming one the binary does not depend on fails the build.
+      site_packages_buckets: how many layers share every other distribution.
+      compression: `gzip`, or `zstd` (smaller; needs Docker 23 or later, or podman, to load).
       **kwargs: common attributes (tags, visibility, ...).
     """
+    layout = json.encode({"groups": [[group, members] for group, members in site_packages_groups.items()], "buckets": site_packages_buckets})
+    site_packages_layers = list(site_packages_groups) + (
+        ["site-packages"] if site_packages_buckets == 1 else ["site-packages-%d" % i for i in range(site_packages_buckets)]
+    )
     layers = []
-    for part in _PARTS:
-        layer = "%s_%s" % (name, part.replace("-", "_"))
-        py_layer(name = layer, binary = binary, part = part, prefix = prefix, exclude = exclude, **kwargs)
-        layers.append(layer)
+    for part, layer in [("site-packages", layer) for layer in site_packages_layers] + [("app", ""), ("launcher", "")]:
+        suffix = ("site-packages-" + layer if layer in site_packages_groups else layer or part).replace("-", "_")
+        py_layer(
+            name = "%s_%s" % (name, suffix),
+            binary = binary,
+            part = part,
+            layer = layer,
+            prefix = prefix,
+            exclude = exclude,
+            site_packages_layout = layout,
+            compression = compression,
+            **kwargs
+        )
+        layers.append("%s_%s" % (name, suffix))
     native.filegroup(name = name, srcs = layers, **kwargs)

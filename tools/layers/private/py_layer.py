@@ -3,6 +3,7 @@ the launcher that starts it.
 
 - site-packages: every pip wheel's site-packages merged into one /app/site-packages, as pip would
   install them. One directory on sys.path instead of one per wheel repository keeps imports fast.
+  It is split over several layers by distribution (site_packages.py); this writes one of them.
 - app: every other runfile, at its runfiles path under /app/<name>.runfiles, so data files and the
   runfiles library work as under `bazel run`.
 - launcher: /app/<name>, a Python script that exports those as PYTHONPATH and runs the binary's
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from tools.layers.private.layer_tar import write_tree
 from tools.layers.private.pyc import compile_tree
+from tools.layers.private.site_packages import Layout, partition
 
 SITE_PACKAGES = "/site-packages/"
 LAUNCHER = '''\
@@ -89,6 +91,10 @@ def main() -> None:
     parser.add_argument("--main-repository", required=True, help="the main repository's runfiles name (_main)")
     parser.add_argument("--prefix", default="/app")
     parser.add_argument("--exclude", action="append", default=[], help="site-packages paths to leave out (fnmatch)")
+    parser.add_argument("--site-packages-layout", type=json.loads, default={"groups": [], "buckets": 1},
+                        help='JSON {"groups": [[layer, [distribution, ...]], ...], "buckets": N}')
+    parser.add_argument("--layer", default="site-packages", help="which of the layout's layers to write")
+    parser.add_argument("--compression", choices=["gzip", "zstd"], default="gzip")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     manifest = json.loads(args.manifest.read_text())
@@ -106,13 +112,24 @@ def main() -> None:
             (root / args.prefix.lstrip("/")).mkdir(parents=True)
             (root / args.prefix.lstrip("/") / args.name).write_text(text)
         else:
+            wheels, own = [], []
             for path, source in sorted(manifest["files"], key=lambda item: item[0]):
-                third_party = SITE_PACKAGES in "/" + path and not path.startswith(own_code)
-                inside = path.split(SITE_PACKAGES, 1)[-1]
-                if args.part == "site-packages" and third_party and inside != "__init__.py":  # rules_python's, not the wheel's
-                    if not any(fnmatch.fnmatchcase(inside, pattern) for pattern in args.exclude):
+                if SITE_PACKAGES in "/" + path and not path.startswith(own_code):
+                    inside = path.split(SITE_PACKAGES, 1)[-1]
+                    # rules_python's own __init__.py, not the wheel's; and the excluded paths.
+                    if inside != "__init__.py" and not any(fnmatch.fnmatchcase(inside, p) for p in args.exclude):
+                        wheels.append((path.split(SITE_PACKAGES, 1)[0], inside, source))
+                else:
+                    own.append((path, source))
+            if args.part == "site-packages":
+                layout = Layout.from_json(args.site_packages_layout)
+                mine = layout.names.index(args.layer)
+                layer_of = partition(wheels, layout)
+                for _, inside, source in wheels:
+                    if layer_of[inside] == mine:
                         place(root, f"{site_packages}/{inside}", source)
-                elif args.part == "app" and not third_party:
+            else:
+                for path, source in own:
                     place(root, f"{runfiles}/{path}", source)
         if args.part == "site-packages":
             strip_debug_info(root)
@@ -120,7 +137,7 @@ def main() -> None:
         for directory in (d for d in root.rglob("*") if d.is_dir()):
             directory.chmod(0o755)
         root.chmod(0o755)
-        write_tree(root, args.out)
+        write_tree(root, args.out, compression=args.compression)
 
 
 if __name__ == "__main__":
