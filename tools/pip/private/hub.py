@@ -107,16 +107,16 @@ def main(site_packages: Path) -> None:
         # RECORD also names the console scripts, outside site-packages: images run modules instead.
         files[name] = sorted({f"site-packages/{path}" for path in map(str, dist.files or []) if not path.startswith("../")
                               and (site_packages / path).is_file()})
-        graph[(name, "")] = [node for node in requirements(dist, "", marker_env) if node[0] in installed]
-        missing = [node for node in requirements(dist, "", marker_env) if node[0] not in installed]
+        graph[(name, "")] = requirements(dist, "", marker_env)
+        missing = sorted({needed for needed, _ in graph[(name, "")] if needed not in installed})
         if missing:
-            sys.exit(f"pip_target: {name} needs {', '.join(n for n, _ in missing)}, which the lock does not install")
+            sys.exit(f"pip_target: {name} needs {', '.join(missing)}, which the lock does not install; relock it")
         for extra in sorted({normalize(e) for e in dist.metadata.get_all("Provides-Extra") or []}):
             needed = [node for node in requirements(dist, extra, marker_env) if node not in graph[(name, "")]]
             if all(node[0] in installed for node in needed):
                 graph[(name, extra)] = [(name, ""), *needed]
-    # Drop edges to extras the lock cannot satisfy (their nodes were not made): a requirement on
-    # `x[y]` then needs only x, as pip would have failed the lock otherwise.
+    # A requirement on `x[y]` whose extra the lock cannot satisfy (no node was made for it) links
+    # x alone: the lock's resolver decided those packages were not needed here.
     for node, edges in graph.items():
         graph[node] = sorted({edge if edge in graph else (edge[0], "") for edge in edges} - {node})
 
