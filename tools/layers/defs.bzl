@@ -2,7 +2,7 @@
 
 - `deb_layer`: Debian packages unpacked distroless-style (no maintainer scripts, dpkg records).
 - `dir_layer`: empty directories with owners and modes, e.g. a home writable by nonroot.
-- `py_image_layers`: a py_binary as three layers split by how often they change.
+- `py_image_layers`: a py_binary as layers split by size and how often they change.
 
 Every layer is a tar with sorted entries, mtime 0 and root ownership unless declared otherwise;
 .py files are precompiled into unchecked-hash .pyc. The same inputs always give the same bytes.

@@ -86,7 +86,7 @@ def _py_layer_impl(ctx):
 
 py_layer = rule(
     implementation = _py_layer_impl,
-    doc = "One of the three layers `py_image_layers` splits a py_binary into.",
+    doc = "One of the layers `py_image_layers` splits a py_binary into.",
     attrs = {
         "binary": attr.label(
             mandatory = True,
