@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from bench.layers import layer_sizes  # noqa: E402
 from tests.support.network import CountingProxy  # noqa: E402
 from tests.support.registry import registry  # noqa: E402
 from tools.layers.debfile import Deb  # noqa: E402
-from tools.oci.layout import blob_path, image_manifests  # noqa: E402
+from tools.oci.layout import blob_path, image_manifests, open_layer  # noqa: E402
 
 
 def bazel(*args: str) -> str:
@@ -44,8 +43,8 @@ def image_packages(layout: Path) -> set[str]:
     [(_, manifest)] = image_manifests(layout)
     names = set()
     for layer in manifest["layers"]:
-        with tarfile.open(blob_path(layout, layer["digest"])) as archive:
-            names.update(member.name.rsplit("/", 1)[1] for member in archive.getmembers()
+        with open_layer(blob_path(layout, layer["digest"])) as archive:
+            names.update(member.name.rsplit("/", 1)[1] for member in archive
                          if member.isfile() and "var/lib/dpkg/status.d/" in member.name)
     return names
 
@@ -103,8 +102,9 @@ def main() -> None:
 
     floor_debs = deb_floor(output_base, image_packages(layout))
     execroot = output_base / "execroot" / "_main"
-    manifests = sorted((bin_dir / package).glob("*_site_packages.runfiles.json"))
-    floor_site = sum(site_packages_floor(manifest, execroot) for manifest in manifests)
+    # Every site-packages layer's manifest lists all of the binary's wheel files: one is enough.
+    manifests = sorted((bin_dir / package).glob("*_site_packages*.runfiles.json"))
+    floor_site = site_packages_floor(manifests[0], execroot) if manifests else 0
     floor = floor_debs + floor_site
     total_c, total_u = sum(c for _, c, _ in after), sum(u for _, _, u in after)
 
