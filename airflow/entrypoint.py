@@ -48,7 +48,9 @@ def main() -> None:
         print("airflow-entrypoint: airflow db migrate", file=sys.stderr, flush=True)
         migrated = subprocess.run(airflow_command(["db", "migrate"]))
         if migrated.returncode != 0:
-            sys.exit(f"airflow-entrypoint: error: airflow db migrate failed ({migrated.returncode}); check AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+            sys.exit(
+                f"airflow-entrypoint: error: airflow db migrate failed ({migrated.returncode}); check AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+            )
     command = airflow_command(args)
     os.execv(command[0], command)
 

@@ -33,8 +33,10 @@ def pipeline_run(workdir: Path) -> tuple[float, list[tuple[str, float]]]:
         connection = psycopg2.connect(stack.database.replace("postgresql+psycopg2", "postgresql"))
         try:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT task_id, EXTRACT(EPOCH FROM end_date - start_date) FROM task_instance "
-                               "WHERE dag_id = 'penguins_training' ORDER BY start_date")
+                cursor.execute(
+                    "SELECT task_id, EXTRACT(EPOCH FROM end_date - start_date) FROM task_instance "
+                    "WHERE dag_id = 'penguins_training' ORDER BY start_date"
+                )
                 return total, [(task, float(seconds)) for task, seconds in cursor.fetchall()]
         finally:
             connection.close()
@@ -43,8 +45,14 @@ def pipeline_run(workdir: Path) -> tuple[float, list[tuple[str, float]]]:
 def compose_run(workdir: Path) -> tuple[float, float, float]:
     """Seconds to load both images, then until every service is healthy, then to take it all down."""
     tarballs = [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()]
-    with compose_stack(workdir, Path(os.environ["COMPOSE_SESSION"]), Path(os.environ["COMPOSE"]),
-                       Path(os.environ["ENV_EXAMPLE"]), tarballs, {}) as stack:
+    with compose_stack(
+        workdir,
+        Path(os.environ["COMPOSE_SESSION"]),
+        Path(os.environ["COMPOSE"]),
+        Path(os.environ["ENV_EXAMPLE"]),
+        tarballs,
+        {},
+    ) as stack:
         pass
     down = time.monotonic() - stack.ready
     if stack.exit_code != 0:
@@ -60,8 +68,10 @@ def main() -> None:
     args = parser.parse_args()
 
     postgres = layer_sizes(Path(os.environ["POSTGRES_IMAGE"]))
-    print(f"\n//airflow/postgres:image: {sum(c for _, c, _ in postgres) / 1e6:.1f} MB compressed, "
-          f"{sum(u for _, _, u in postgres) / 1e6:.1f} MB uncompressed, {len(postgres)} layers")
+    print(
+        f"\n//airflow/postgres:image: {sum(c for _, c, _ in postgres) / 1e6:.1f} MB compressed, "
+        f"{sum(u for _, _, u in postgres) / 1e6:.1f} MB uncompressed, {len(postgres)} layers"
+    )
     found = layer_sizes(args.image)
     print(f"\n//airflow:image: {len(found)} layers")
     print(f"{'layer':<16} {'compressed MB':>14} {'uncompressed MB':>16}")

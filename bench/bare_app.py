@@ -23,7 +23,16 @@ async def app(scope, receive, send) -> None:
     status, payload = 200, b'{"ready": true}'
     if scope["path"] == "/predict":
         rows = pipeline.predict_proba(TRANSFORMER, MODEL, json.loads(body)["records"])
-        payload = json.dumps({"predictions": [{"species": CLASSES[row.argmax()],
-                                               "probabilities": dict(zip(CLASSES, map(float, row), strict=True))} for row in rows]}).encode()
+        payload = json.dumps(
+            {
+                "predictions": [
+                    {
+                        "species": CLASSES[row.argmax()],
+                        "probabilities": dict(zip(CLASSES, map(float, row), strict=True)),
+                    }
+                    for row in rows
+                ]
+            }
+        ).encode()
     await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": payload})

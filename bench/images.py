@@ -44,8 +44,11 @@ def image_packages(layout: Path) -> set[str]:
     names = set()
     for layer in manifest["layers"]:
         with open_layer(blob_path(layout, layer["digest"])) as archive:
-            names.update(member.name.rsplit("/", 1)[1] for member in archive
-                         if member.isfile() and "var/lib/dpkg/status.d/" in member.name)
+            names.update(
+                member.name.rsplit("/", 1)[1]
+                for member in archive
+                if member.isfile() and "var/lib/dpkg/status.d/" in member.name
+            )
     return names
 
 
@@ -86,7 +89,12 @@ def main() -> None:
 
     with registry(Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-images-{os.getpid()}") as running:
         proxy = CountingProxy(int(running.address.split(":")[1]))  # counts what the pusher sends
-        push = [str(bin_dir / package / f"{name}_push.sh"), "--repository", f"127.0.0.1:{proxy.port}/bench", "--insecure"]
+        push = [
+            str(bin_dir / package / f"{name}_push.sh"),
+            "--repository",
+            f"127.0.0.1:{proxy.port}/bench",
+            "--insecure",
+        ]
         subprocess.run(push, check=True, capture_output=True)
         proxy.sent, proxy.requests = 0, []
         try:
@@ -113,17 +121,23 @@ def main() -> None:
     for digest, compressed, uncompressed in after:
         print(f"{digest[7:19]:<22} {compressed / 1e6:>14.1f} {uncompressed / 1e6:>16.1f}")
     print(f"{'image':<22} {total_c / 1e6:>14.1f} {total_u / 1e6:>16.1f}")
-    print(f"{'floor (debs + wheels)':<22} {'':>14} {floor / 1e6:>16.1f}   "
-          f"(.debs {floor_debs / 1e6:.1f} + site-packages {floor_site / 1e6:.1f})")
+    print(
+        f"{'floor (debs + wheels)':<22} {'':>14} {floor / 1e6:>16.1f}   "
+        f"(.debs {floor_debs / 1e6:.1f} + site-packages {floor_site / 1e6:.1f})"
+    )
     print(f"\n{'measure':<34} {'value':>12} {'vs baseline':>12} {'target':>10}")
-    print(f"{'image size / floor (uncompressed)':<34} {total_u / 1e6:>10.1f}MB {total_u / floor:>11.2f}x {'<= 1.15x':>10}")
+    print(
+        f"{'image size / floor (uncompressed)':<34} {total_u / 1e6:>10.1f}MB {total_u / floor:>11.2f}x {'<= 1.15x':>10}"
+    )
     print(f"{'image size / floor (compressed)':<34} {total_c / 1e6:>10.1f}MB {total_c / floor:>11.2f}x {'':>10}")
     print(f"{'full build (clean)':<34} {full:>11.1f}s {1:>11.2f}x {'':>10}")
     print(f"{'rebuild after a one-line change':<34} {rebuild:>11.1f}s {rebuild / full:>11.2f}x {'<= 5 s':>10}")
     app_layer = changed[-1][1] if changed else 0
     print(f"{'re-push bytes / app layer':<34} {sent:>11}B {sent / max(app_layer, 1):>11.2f}x {'app only':>10}")
-    print(f"layers changed by the edit: {len(changed)} of {len(after)} (app layer {app_layer} B compressed); "
-          f"the re-push uploaded {uploaded} blobs: the changed layer(s) and the new config")
+    print(
+        f"layers changed by the edit: {len(changed)} of {len(after)} (app layer {app_layer} B compressed); "
+        f"the re-push uploaded {uploaded} blobs: the changed layer(s) and the new config"
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,14 @@ sys.path.insert(0, str(WORKSPACE))
 from tests.support.network import free_port, wait_for_http  # noqa: E402
 from tests.support.oci_runtime import Container  # noqa: E402
 
-RECORD = {"bill_length_mm": 39.1, "bill_depth_mm": 18.7, "flipper_length_mm": 181.0, "body_mass_g": 3750.0,
-          "island": "Torgersen", "sex": "male"}
+RECORD = {
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181.0,
+    "body_mass_g": 3750.0,
+    "island": "Torgersen",
+    "sex": "male",
+}
 BODY = json.dumps({"records": [RECORD]}).encode()
 PHASE = re.compile(r"\[(\d)/4\].*\(\+([0-9.]+) s\)")
 
@@ -63,15 +69,24 @@ def throughput(port: int, clients: int, seconds: float) -> float:
 def measure(port: int, args: argparse.Namespace) -> dict[str, float]:
     latencies(port, 200, 10)  # warm-up
     sample = sorted(latencies(port, args.requests, args.seconds))
-    return {"p50": statistics.median(sample) * 1000, "p99": sample[int(len(sample) * 0.99) - 1] * 1000,
-            "rps": throughput(port, args.clients, args.seconds)}
+    return {
+        "p50": statistics.median(sample) * 1000,
+        "p99": sample[int(len(sample) * 0.99) - 1] * 1000,
+        "rps": throughput(port, args.clients, args.seconds),
+    }
 
 
-def run(image: Path, workdir: Path, env: dict[str, str], args: list[str] | None = None,
-        mounts: dict[str, Path] | None = None) -> tuple[Container, int, float]:
+def run(
+    image: Path,
+    workdir: Path,
+    env: dict[str, str],
+    args: list[str] | None = None,
+    mounts: dict[str, Path] | None = None,
+) -> tuple[Container, int, float]:
     port = free_port()
-    container = Container(image, workdir, args=args, env={**env, "PORT": str(port)}, read_only=True,
-                          mounts=mounts or {})
+    container = Container(
+        image, workdir, args=args, env={**env, "PORT": str(port)}, read_only=True, mounts=mounts or {}
+    )
     start = time.monotonic()
     container.start(workdir / f"{container.name}.log")
     wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=180, alive=container.alive)
@@ -104,14 +119,28 @@ def main() -> None:
         container, _, ready = run(options.image, workdir, {})
         container.stop()
         phases = {int(n): float(t) for n, t in PHASE.findall((workdir / f"{container.name}.log").read_text())}
-        starts.append({"total": ready, "python": phases[1], "configure": phases[2] - phases[1],
-                       "pull": phases[3] - phases[2], "mlflow": phases[4] - phases[3], "after_exec": ready - phases[4]})
+        starts.append(
+            {
+                "total": ready,
+                "python": phases[1],
+                "configure": phases[2] - phases[1],
+                "pull": phases[3] - phases[2],
+                "mlflow": phases[4] - phases[3],
+                "after_exec": ready - phases[4],
+            }
+        )
 
     results = {}
-    bare_mounts = {"/bench": WORKSPACE / "bench", "/bench-artifacts": options.artifacts.resolve(),
-                   "/bench-pointers": options.pointers.resolve()}
-    bare_env = {"PYTHONPATH": "/bench:/app/entrypoint.runfiles/_main:/app/site-packages",
-                "BARE_ARTIFACTS": "/bench-artifacts", "BARE_POINTERS": "/bench-pointers"}
+    bare_mounts = {
+        "/bench": WORKSPACE / "bench",
+        "/bench-artifacts": options.artifacts.resolve(),
+        "/bench-pointers": options.pointers.resolve(),
+    }
+    bare_env = {
+        "PYTHONPATH": "/bench:/app/entrypoint.runfiles/_main:/app/site-packages",
+        "BARE_ARTIFACTS": "/bench-artifacts",
+        "BARE_POINTERS": "/bench-pointers",
+    }
     for workers in (1, 2):
         print(f"bench: load, {workers} worker(s)", file=sys.stderr)
         container, port, _ = run(options.image, workdir, {"WEB_CONCURRENCY": str(workers)})
@@ -121,15 +150,30 @@ def main() -> None:
         finally:
             container.stop()
         port = free_port()
-        bare = ["/usr/bin/python3.13", "-m", "uvicorn", "bare_app:app", "--host", "0.0.0.0", "--port", str(port),
-                "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+        bare = [
+            "/usr/bin/python3.13",
+            "-m",
+            "uvicorn",
+            "bare_app:app",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
         container = Container(options.image, workdir, args=bare, env=bare_env, read_only=True, mounts=bare_mounts)
         container.start(workdir / f"bare-{workers}.log")
         try:
             try:
                 wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=180, alive=container.alive)
             except AssertionError:
-                sys.exit(f"bench: the bare baseline did not start:\n{(workdir / f'bare-{workers}.log').read_text()[-2000:]}")
+                sys.exit(
+                    f"bench: the bare baseline did not start:\n{(workdir / f'bare-{workers}.log').read_text()[-2000:]}"
+                )
             results[("bare", workers)] = measure(port, options)
         finally:
             container.stop()
@@ -147,7 +191,9 @@ def main() -> None:
         for kind in ("bare", "server"):
             row = results[(kind, workers)]
             ratio = row["rps"] / results[("bare", workers)]["rps"]
-            print(f"{kind + f', {workers} worker(s)':<24} {row['p50']:8.2f} {row['p99']:8.2f} {row['rps']:8.0f} {ratio:7.2f}x")
+            print(
+                f"{kind + f', {workers} worker(s)':<24} {row['p50']:8.2f} {row['p99']:8.2f} {row['rps']:8.0f} {ratio:7.2f}x"
+            )
     print("\ntargets: p99 <= 5 ms for one record; server throughput >= 0.8x the bare baseline")
 
 

@@ -60,22 +60,44 @@ def check_port(settings: Settings) -> None:
             probe.bind((settings.host, settings.port))
         except OSError as error:
             if error.errno == errno.EADDRINUSE:
-                raise Failure(Exit.PORT_IN_USE, f"port {settings.port} on {settings.host} is already in use; "
-                              "stop what listens there or set PORT") from None
-            raise Failure(Exit.BAD_SETTING, f"cannot listen on {settings.host}:{settings.port} ({error.strerror}); "
-                          "check HOST and PORT") from None
+                raise Failure(
+                    Exit.PORT_IN_USE,
+                    f"port {settings.port} on {settings.host} is already in use; stop what listens there or set PORT",
+                ) from None
+            raise Failure(
+                Exit.BAD_SETTING,
+                f"cannot listen on {settings.host}:{settings.port} ({error.strerror}); check HOST and PORT",
+            ) from None
 
 
 def uvicorn_command(settings: Settings) -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "--factory", "server.app.main:app_from_environment",
-            "--host", settings.host, "--port", str(settings.port), "--workers", str(settings.workers),
-            "--log-level", settings.log_level, "--no-access-log", "--timeout-graceful-shutdown", "10"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "server.app.main:app_from_environment",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--workers",
+        str(settings.workers),
+        "--log-level",
+        settings.log_level,
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "10",
+    ]
 
 
 def run() -> list[str]:
     settings = from_environment()
-    log.info("entrypoint: [1/4] configuring DVC: remote %s%s", settings.remote_url,
-             f" at {settings.endpoint_url}" if settings.endpoint_url else "")
+    log.info(
+        "entrypoint: [1/4] configuring DVC: remote %s%s",
+        settings.remote_url,
+        f" at {settings.endpoint_url}" if settings.endpoint_url else "",
+    )
     storage.prepare_workdir(settings)
     settings = storage.fetch_pointers(settings)
     storage.configure(settings)
@@ -88,7 +110,9 @@ def run() -> list[str]:
     os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))
     os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
     command = uvicorn_command(settings)
-    log.info("entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers)
+    log.info(
+        "entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers
+    )
     return command
 
 

@@ -59,12 +59,20 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         keys = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if env.get(name)]
         if len(keys) == 1:
             missing = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} - set(keys)
-            raise Failure(Exit.BAD_SETTING, f"{missing.pop()} is not set; S3 credentials need both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            raise Failure(
+                Exit.BAD_SETTING,
+                f"{missing.pop()} is not set; S3 credentials need both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            )
     elif "://" in remote or not remote.startswith("/"):
-        raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_URL={remote!r} is neither s3://BUCKET/PATH nor an absolute local path")
+        raise Failure(
+            Exit.BAD_SETTING, f"DVC_REMOTE_URL={remote!r} is neither s3://BUCKET/PATH nor an absolute local path"
+        )
     pointers_url = env.get("DVC_POINTERS_URL", "").strip().rstrip("/") or None
     if pointers_url and not (pointers_url.startswith("s3://") and urlsplit(pointers_url).netloc):
-        raise Failure(Exit.BAD_SETTING, f"DVC_POINTERS_URL={pointers_url!r} must be s3://BUCKET/PATH (where the pipeline publishes .dvc files)")
+        raise Failure(
+            Exit.BAD_SETTING,
+            f"DVC_POINTERS_URL={pointers_url!r} must be s3://BUCKET/PATH (where the pipeline publishes .dvc files)",
+        )
     endpoint = env.get("DVC_REMOTE_ENDPOINT_URL", "").strip() or None
     if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
         raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_ENDPOINT_URL={endpoint!r} must be an http(s):// URL")

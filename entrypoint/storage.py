@@ -34,8 +34,9 @@ def dvc_environment(settings: Settings) -> None:
 
 def dvc(settings: Settings, *args: str, timeout: float) -> subprocess.CompletedProcess:
     """`dvc ARGS` in the project, as a child process, so that a hung transfer can be timed out."""
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project_dir(settings),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=project_dir(settings), capture_output=True, text=True, timeout=timeout
+    )
 
 
 def prepare_workdir(settings: Settings) -> None:
@@ -45,8 +46,11 @@ def prepare_workdir(settings: Settings) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise Failure(Exit.UNWRITABLE_WORKDIR, f"MODEL_WORKDIR {settings.workdir} is not writable ({error.strerror}); "
-                      "point MODEL_WORKDIR at a writable directory (a volume or tmpfs)") from None
+        raise Failure(
+            Exit.UNWRITABLE_WORKDIR,
+            f"MODEL_WORKDIR {settings.workdir} is not writable ({error.strerror}); "
+            "point MODEL_WORKDIR at a writable directory (a volume or tmpfs)",
+        ) from None
 
 
 def configure(settings: Settings) -> None:
@@ -87,8 +91,11 @@ def preflight(settings: Settings) -> None:
     if not settings.is_s3:
         missing = [name for name, key in keys.items() if not (Path(settings.remote_url) / key).is_file()]
         if missing:
-            raise Failure(Exit.MISSING_DATA, f"the DVC remote {settings.remote_url} lacks {', '.join(missing)}; "
-                          "push the artifacts there (dvc push) or point DVC_REMOTE_URL at the remote that has them")
+            raise Failure(
+                Exit.MISSING_DATA,
+                f"the DVC remote {settings.remote_url} lacks {', '.join(missing)}; "
+                "push the artifacts there (dvc push) or point DVC_REMOTE_URL at the remote that has them",
+            )
         return
 
     bucket, prefix = settings.bucket_and_prefix
@@ -97,16 +104,22 @@ def preflight(settings: Settings) -> None:
         client.head_bucket(Bucket=bucket)
         missing = [name for name, key in keys.items() if not _exists(client, bucket, pointers.s3_key(prefix, key))]
     if missing:
-        raise Failure(Exit.MISSING_DATA, f"{settings.remote_url} lacks {', '.join(missing)}; push the artifacts "
-                      "(dvc push) or point DVC_REMOTE_URL at the remote that has them")
+        raise Failure(
+            Exit.MISSING_DATA,
+            f"{settings.remote_url} lacks {', '.join(missing)}; push the artifacts "
+            "(dvc push) or point DVC_REMOTE_URL at the remote that has them",
+        )
 
 
 def s3_client(settings: Settings):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=settings.endpoint_url,
-                        config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2}))
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        config=Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2}),
+    )
 
 
 def _exists(client, bucket: str, key: str) -> bool:
@@ -132,14 +145,21 @@ def s3_failures(settings: Settings, bucket: str) -> Iterator[None]:
     except errors.NoCredentialsError:
         raise Failure(Exit.BAD_SETTING, "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
     except (errors.EndpointConnectionError, errors.ConnectTimeoutError, errors.ReadTimeoutError) as error:
-        raise Failure(Exit.UNREACHABLE, f"cannot reach {where} ({error}); check DVC_REMOTE_ENDPOINT_URL and the network") from None
+        raise Failure(
+            Exit.UNREACHABLE, f"cannot reach {where} ({error}); check DVC_REMOTE_ENDPOINT_URL and the network"
+        ) from None
     except errors.ClientError as error:
         code = error.response["Error"]["Code"]
         if code in ("404", "NoSuchBucket"):
-            raise Failure(Exit.MISSING_DATA, f"bucket {bucket!r} does not exist at {where}; create it or fix DVC_REMOTE_URL") from None
+            raise Failure(
+                Exit.MISSING_DATA, f"bucket {bucket!r} does not exist at {where}; create it or fix DVC_REMOTE_URL"
+            ) from None
         if code in ("403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"):
-            raise Failure(Exit.BAD_CREDENTIALS, f"{where} refused the credentials for bucket {bucket!r} ({code}); "
-                          "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+            raise Failure(
+                Exit.BAD_CREDENTIALS,
+                f"{where} refused the credentials for bucket {bucket!r} ({code}); "
+                "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            ) from None
         raise Failure(Exit.UNREACHABLE, f"{where} answered {code} for bucket {bucket!r}; check the endpoint") from None
 
 
@@ -155,8 +175,11 @@ def fetch_pointers(settings: Settings) -> Settings:
         for name in pointers.ARTIFACTS:
             key = pointers.s3_key(prefix, f"{name}.dvc")
             if not _exists(client, bucket, key):
-                raise Failure(Exit.MISSING_DATA, f"{settings.pointers_url} has no {name}.dvc; run the training "
-                              "pipeline's publish step, or unset DVC_POINTERS_URL to serve the image's own model")
+                raise Failure(
+                    Exit.MISSING_DATA,
+                    f"{settings.pointers_url} has no {name}.dvc; run the training "
+                    "pipeline's publish step, or unset DVC_POINTERS_URL to serve the image's own model",
+                )
             client.download_file(bucket, key, str(target / f"{name}.dvc"))
     log.info("entrypoint:   pointer files from %s", settings.pointers_url)
     return dataclasses.replace(settings, pointers=target)
@@ -166,8 +189,13 @@ def pull(settings: Settings) -> dict[str, str]:
     """`dvc pull`, retried with backoff on transient errors; returns the verified md5s."""
     for attempt in range(1, settings.pull_retries + 1):
         started = time.monotonic()
-        log.info("entrypoint: [2/4] dvc pull from %s (attempt %d of %d, timeout %.0f s)",
-                 settings.remote_url, attempt, settings.pull_retries, settings.pull_timeout)
+        log.info(
+            "entrypoint: [2/4] dvc pull from %s (attempt %d of %d, timeout %.0f s)",
+            settings.remote_url,
+            attempt,
+            settings.pull_retries,
+            settings.pull_timeout,
+        )
         try:
             result = dvc(settings, "pull", "--force", timeout=settings.pull_timeout)
             output = (result.stdout + result.stderr).strip()
@@ -181,11 +209,16 @@ def pull(settings: Settings) -> dict[str, str]:
         transient = result is None or any(marker in output for marker in TRANSIENT)
         if not transient or attempt == settings.pull_retries:
             code = Exit.UNREACHABLE if transient else Exit.PULL_FAILED
-            raise Failure(code, f"dvc pull failed after {attempt} attempt(s): {output.splitlines()[-1] if output else 'no output'}")
+            raise Failure(
+                code,
+                f"dvc pull failed after {attempt} attempt(s): {output.splitlines()[-1] if output else 'no output'}",
+            )
         delay = 2 ** (attempt - 1)
         log.warning("entrypoint:   transient failure (%s); retrying in %d s", output.splitlines()[-1][:200], delay)
         time.sleep(delay)
     try:
         return pointers.verify(project_dir(settings), settings.pointers)
     except pointers.ArtifactError as error:
-        raise Failure(Exit.CORRUPT_ARTIFACT, f"{error}; re-push the artifact to the remote (dvc push) or fix the .dvc file") from None
+        raise Failure(
+            Exit.CORRUPT_ARTIFACT, f"{error}; re-push the artifact to the remote (dvc push) or fix the .dvc file"
+        ) from None

@@ -81,7 +81,7 @@ def penguins_training() -> None:
         from server.model import penguins
 
         frame = pd.read_csv(path)
-        expected = penguins.FEATURES + [penguins.TARGET]
+        expected = [*penguins.FEATURES, penguins.TARGET]
         if list(frame.columns) != expected:
             raise AirflowFailException(f"columns {list(frame.columns)} are not the schema {expected}")
         if len(frame) < MIN_ROWS:
@@ -102,8 +102,17 @@ def penguins_training() -> None:
         train_set, test_set = penguins.split(pd.read_csv(path))
         trained = pipeline.train(train_set, test_set)
         out = run_dir() / "artifacts"
-        artifacts.save(trained, out, {"name": MODEL_NAME, "version": None, "mlflow_run_id": None,
-                                      "mlflow_model_version": None, "rows": stats["rows"]})
+        artifacts.save(
+            trained,
+            out,
+            {
+                "name": MODEL_NAME,
+                "version": None,
+                "mlflow_run_id": None,
+                "mlflow_model_version": None,
+                "rows": stats["rows"],
+            },
+        )
         return str(out)
 
     @task
@@ -113,7 +122,9 @@ def penguins_training() -> None:
         metrics = json.loads((Path(artifacts_dir) / artifacts.METADATA).read_text())["metrics"]
         gate = float(get_current_context()["params"]["accuracy_gate"])
         if metrics["accuracy"] < gate:
-            raise AirflowFailException(f"accuracy {metrics['accuracy']:.4f} is below the gate {gate}: nothing is published")
+            raise AirflowFailException(
+                f"accuracy {metrics['accuracy']:.4f} is below the gate {gate}: nothing is published"
+            )
         return metrics
 
     @task
@@ -135,13 +146,19 @@ def penguins_training() -> None:
             with mlflow.start_run(tags={"airflow_run_id": run_id_tag}) as run:
                 mlflow.log_params(pipeline.MODEL_PARAMS)
                 mlflow.log_metrics(metrics)
-                mlflow.sklearn.log_model(Pipeline([("transformer", transformer), ("model", model)]), name="model",
-                                         serialization_format="skops", skops_trusted_types=artifacts.TRUSTED_TYPES)
+                mlflow.sklearn.log_model(
+                    Pipeline([("transformer", transformer), ("model", model)]),
+                    name="model",
+                    serialization_format="skops",
+                    skops_trusted_types=artifacts.TRUSTED_TYPES,
+                )
                 for name in artifacts.ARTIFACTS:
                     mlflow.log_artifact(str(Path(artifacts_dir) / name), artifact_path="dvc")
                 run_id = run.info.run_id
         versions = client.search_model_versions(f"name = '{MODEL_NAME}' and run_id = '{run_id}'")
-        version = versions[0].version if versions else mlflow.register_model(f"runs:/{run_id}/model", MODEL_NAME).version
+        version = (
+            versions[0].version if versions else mlflow.register_model(f"runs:/{run_id}/model", MODEL_NAME).version
+        )
         client.set_registered_model_alias(MODEL_NAME, "champion", version)
         return {"run_id": run_id, "model_version": str(version)}
 
@@ -152,8 +169,11 @@ def penguins_training() -> None:
         source = Path(artifacts_dir)
         metadata_path = source / artifacts.METADATA
         metadata = json.loads(metadata_path.read_text())
-        metadata.update(version=registered["model_version"], mlflow_run_id=registered["run_id"],
-                        mlflow_model_version=registered["model_version"])
+        metadata.update(
+            version=registered["model_version"],
+            mlflow_run_id=registered["run_id"],
+            mlflow_model_version=registered["model_version"],
+        )
         metadata_path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         return _dvc_publish(source, setting("PENGUINS_DVC_REMOTE_URL"), os.environ.get("PENGUINS_DVC_ENDPOINT_URL"))
 
@@ -176,15 +196,16 @@ def _dvc_publish(source: Path, remote: str, endpoint: str | None) -> dict[str, s
     project.mkdir(exist_ok=True)
     for name in artifacts.ARTIFACTS:
         shutil.copyfile(source / name, project / name)
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
-           "DVC_SITE_CACHE_DIR": str(source.parent / "dvc-site-cache")}
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(source.parent / "dvc-site-cache")}
     steps = [] if (project / ".dvc").is_dir() else [["init", "--no-scm", "-q"]]
     steps += [["remote", "add", "-f", "-d", "origin", remote]]
     if endpoint:
         steps += [["remote", "modify", "origin", "endpointurl", endpoint]]
     steps += [["add", "-q", *artifacts.ARTIFACTS], ["push"]]
     for args in steps:
-        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True
+        )
         if result.returncode != 0:
             raise RuntimeError(f"dvc {' '.join(args[:2])} failed: {(result.stderr or result.stdout).strip()[-500:]}")
     bucket, prefix = pointers.s3_location(remote)

@@ -38,20 +38,41 @@ def run(command: list[str], stdin: str | None = None) -> None:
 def initialise(data: Path, user: str, password: str, database: str) -> None:
     """initdb, TCP logins by password, and the first database. On failure the half-made cluster is
     removed again, so the next start retries from scratch instead of serving without POSTGRES_DB."""
-    print(f"postgres-entrypoint: creating a cluster in {data} (user {user}, database {database})", file=sys.stderr, flush=True)
+    print(
+        f"postgres-entrypoint: creating a cluster in {data} (user {user}, database {database})",
+        file=sys.stderr,
+        flush=True,
+    )
     with tempfile.NamedTemporaryFile("w", prefix="pwfile-") as pwfile:
         pwfile.write(password + "\n")
         pwfile.flush()
         try:
-            run([str(BIN / "initdb"), "-D", str(data), "-U", user, f"--pwfile={pwfile.name}", "-E", "UTF8",
-                 # The image has no locale files: C for the OS, PostgreSQL's own UTF-8 character classes.
-                 "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256"])
+            run(
+                [
+                    str(BIN / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    user,
+                    f"--pwfile={pwfile.name}",
+                    "-E",
+                    "UTF8",
+                    # The image has no locale files: C for the OS, PostgreSQL's own UTF-8 character classes.
+                    "--locale=C",
+                    "--locale-provider=builtin",
+                    "--builtin-locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                ]
+            )
             with open(data / "pg_hba.conf", "a") as hba:
                 hba.write("# Other containers on the compose network.\nhost all all all scram-sha-256\n")
             if database != "postgres":
                 # Single-user mode: nothing listens yet, so no client can see a cluster without its database.
-                run([str(BIN / "postgres"), "--single", "-D", str(data), "-j", "postgres"],
-                    stdin=f"CREATE DATABASE {quote_identifier(database)} OWNER {quote_identifier(user)};\n")
+                run(
+                    [str(BIN / "postgres"), "--single", "-D", str(data), "-j", "postgres"],
+                    stdin=f"CREATE DATABASE {quote_identifier(database)} OWNER {quote_identifier(user)};\n",
+                )
         except RuntimeError as error:
             for child in data.iterdir():
                 if child.is_dir():

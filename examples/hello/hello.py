@@ -19,7 +19,7 @@ GREETINGS = prometheus_client.Counter("hello_greetings", "Greetings served")
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+    def do_GET(self) -> None:
         if self.path == "/metrics":
             body, kind = prometheus_client.generate_latest(), prometheus_client.CONTENT_TYPE_LATEST
         else:

@@ -23,16 +23,24 @@ from server.app.observability import Metrics, RequestObserver
 from server.app.schemas import MAX_BATCH_SIZE, ModelInfo, Penguin, Prediction, PredictRequest, PredictResponse
 from server.app.service import ModelService
 
-def create_app(artifacts_dir: Path, pointers_dir: Path | None = None, max_batch_size: int = MAX_BATCH_SIZE,
-               report_to_mlflow: bool = True) -> FastAPI:
+
+def create_app(
+    artifacts_dir: Path,
+    pointers_dir: Path | None = None,
+    max_batch_size: int = MAX_BATCH_SIZE,
+    report_to_mlflow: bool = True,
+) -> FastAPI:
     service = ModelService(artifacts_dir, pointers_dir or artifacts_dir)
     metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.load()
-        logging.getLogger("server").info(json.dumps({"event": "model_loaded", "version": service.metadata.get("version"),
-                                                     "artifacts": service.hashes}))
+        logging.getLogger("server").info(
+            json.dumps(
+                {"event": "model_loaded", "version": service.metadata.get("version"), "artifacts": service.hashes}
+            )
+        )
         if report_to_mlflow:
             tracking.report_serving(service.metadata, service.hashes)
         yield
@@ -43,7 +51,9 @@ def create_app(artifacts_dir: Path, pointers_dir: Path | None = None, max_batch_
     async def readable_422(_: Request, error: RequestValidationError) -> JSONResponse:
         # One readable line that names each bad field, e.g. "records.0.island: Input should be ...".
         problems = [f"{'.'.join(str(part) for part in e['loc'][1:])}: {e['msg']}" for e in error.errors()]
-        return JSONResponse(status_code=422, content={"message": "; ".join(problems), "detail": jsonable_encoder(error.errors())})
+        return JSONResponse(
+            status_code=422, content={"message": "; ".join(problems), "detail": jsonable_encoder(error.errors())}
+        )
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -96,6 +106,6 @@ def app_from_environment() -> FastAPI:
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper(), format="%(message)s")
     artifacts_dir = Path(os.environ["PREDICTION_ARTIFACTS_DIR"])
     pointers = os.environ.get("PREDICTION_POINTERS_DIR")
-    return create_app(artifacts_dir, Path(pointers) if pointers else None,
-                      int(os.environ.get("MAX_BATCH_SIZE", MAX_BATCH_SIZE)))
-
+    return create_app(
+        artifacts_dir, Path(pointers) if pointers else None, int(os.environ.get("MAX_BATCH_SIZE", MAX_BATCH_SIZE))
+    )

@@ -16,9 +16,16 @@ log = logging.getLogger("server.requests")
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("http_requests_total", "HTTP requests", ["method", "path", "status"], registry=self.registry)
-        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency", ["path"], registry=self.registry,
-                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["method", "path", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["path"],
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
         self.predictions = Counter("predictions_total", "Predictions served", ["species"], registry=self.registry)
 
 
@@ -47,5 +54,14 @@ class RequestObserver:
             path = scope["path"] if scope["path"] in self.known_paths else "other"
             self.metrics.requests.labels(scope["method"], path, str(status)).inc()
             self.metrics.latency.labels(path).observe(elapsed)
-            log.info(json.dumps({"event": "request", "method": scope["method"], "path": scope["path"],
-                                 "status": status, "duration_ms": round(elapsed * 1000, 3)}))
+            log.info(
+                json.dumps(
+                    {
+                        "event": "request",
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 3),
+                    }
+                )
+            )

@@ -15,10 +15,31 @@ from typing import Any
 import skops.io as sio
 
 from server.model.pipeline import Trained
-from server.model.pointers import ARTIFACTS, METADATA, MODEL, TRANSFORMER, ArtifactError, md5, pointer, recorded_md5, verify
+from server.model.pointers import (
+    ARTIFACTS,
+    METADATA,
+    MODEL,
+    TRANSFORMER,
+    ArtifactError,
+    md5,
+    pointer,
+    recorded_md5,
+    verify,
+)
 
-__all__ = ["ARTIFACTS", "METADATA", "MODEL", "TRANSFORMER", "ArtifactError", "load", "md5", "pointer", "recorded_md5",
-           "save", "verify"]
+__all__ = [
+    "ARTIFACTS",
+    "METADATA",
+    "MODEL",
+    "TRANSFORMER",
+    "ArtifactError",
+    "load",
+    "md5",
+    "pointer",
+    "recorded_md5",
+    "save",
+    "verify",
+]
 
 # Everything skops may rebuild on load: anything else in a file is refused (no arbitrary objects).
 TRUSTED_TYPES = ["numpy.dtype"]
@@ -46,8 +67,10 @@ def _canonical_node(node: Any, renamed: dict[str, str], ids: dict[int, int]) -> 
     """Renames member references, and numbers every "__id__" (an object id, which skops uses to
     share repeated objects) by order of appearance."""
     if isinstance(node, dict):
-        return {key: ids.setdefault(value, len(ids) + 1) if key == "__id__" else _canonical_node(value, renamed, ids)
-                for key, value in node.items()}
+        return {
+            key: ids.setdefault(value, len(ids) + 1) if key == "__id__" else _canonical_node(value, renamed, ids)
+            for key, value in node.items()
+        }
     if isinstance(node, list):
         return [_canonical_node(item, renamed, ids) for item in node]
     if isinstance(node, str):
@@ -76,7 +99,9 @@ def load_objects(directory: Path) -> tuple[Any, Any]:
     """The transformer and model, with skops' type checks but no hash check: for the code that
     has just written them."""
     try:
-        return (sio.load(directory / TRANSFORMER, trusted=TRUSTED_TYPES),
-                sio.load(directory / MODEL, trusted=TRUSTED_TYPES))
+        return (
+            sio.load(directory / TRANSFORMER, trusted=TRUSTED_TYPES),
+            sio.load(directory / MODEL, trusted=TRUSTED_TYPES),
+        )
     except Exception as error:  # skops raises many types; each means the same: not loadable
         raise ArtifactError(f"cannot load the model artifacts: {error}") from error

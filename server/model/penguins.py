@@ -16,7 +16,7 @@ SEED = 0
 
 def load() -> pd.DataFrame:
     """All 344 rows: four numeric and two categorical features with missing values, and the species."""
-    return load_penguins()[FEATURES + [TARGET]]
+    return load_penguins()[[*FEATURES, TARGET]]
 
 
 def split(frame: pd.DataFrame, test_size: float = 0.25) -> tuple[pd.DataFrame, pd.DataFrame]:

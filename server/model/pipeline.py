@@ -26,17 +26,21 @@ class Trained:
 
 def build_transformer() -> ColumnTransformer:
     numeric = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-    categorical = Pipeline([
-        ("impute", SimpleImputer(strategy="most_frequent")),
-        ("onehot", OneHotEncoder(handle_unknown="ignore")),
-    ])
+    categorical = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore")),
+        ]
+    )
     return ColumnTransformer([("numeric", numeric, NUMERIC), ("categorical", categorical, CATEGORICAL)])
 
 
 def train(train_set: pd.DataFrame, test_set: pd.DataFrame, **params: float) -> Trained:
     """Fits both artifacts on train_set and scores them on test_set. Deterministic."""
     transformer = build_transformer().fit(train_set[FEATURES])
-    model = LogisticRegression(**{**MODEL_PARAMS, **params}).fit(transformer.transform(train_set[FEATURES]), train_set[TARGET])
+    model = LogisticRegression(**{**MODEL_PARAMS, **params}).fit(
+        transformer.transform(train_set[FEATURES]), train_set[TARGET]
+    )
     return Trained(transformer, model, evaluate(transformer, model, test_set))
 
 
@@ -54,5 +58,7 @@ def predict_proba(transformer: ColumnTransformer, model: LogisticRegression, rec
     # Built column by column in final dtypes: per-request astype/where calls cost more than the model.
     columns = {name: np.array([record.get(name) for record in records], dtype="float64") for name in NUMERIC}
     for name in CATEGORICAL:
-        columns[name] = np.array([np.nan if record.get(name) is None else record[name] for record in records], dtype=object)
+        columns[name] = np.array(
+            [np.nan if record.get(name) is None else record[name] for record in records], dtype=object
+        )
     return model.predict_proba(transformer.transform(pd.DataFrame(columns, columns=FEATURES)))

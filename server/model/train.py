@@ -1,6 +1,6 @@
 """Trains the default model and writes its artifacts (and, with --pointers, their .dvc files).
 
-    train.py --out DIR [--pointers DIR]
+train.py --out DIR [--pointers DIR]
 """
 
 import argparse
@@ -13,9 +13,14 @@ from pathlib import Path
 # numpy and scipy load OpenBLAS.
 os.environ.setdefault("OPENBLAS_CORETYPE", "Prescott")
 
-from server.model import artifacts, penguins, pipeline  # noqa: E402
+from server.model import artifacts, penguins, pipeline
 
-DEFAULT_METADATA = {"name": "penguin-species", "version": "default", "mlflow_run_id": None, "mlflow_model_version": None}
+DEFAULT_METADATA = {
+    "name": "penguin-species",
+    "version": "default",
+    "mlflow_run_id": None,
+    "mlflow_model_version": None,
+}
 
 
 def main() -> None:

@@ -61,5 +61,7 @@ def test_processes_stay_small_and_private(compose: dict) -> None:
 
 def test_every_variable_the_file_uses_is_in_the_env_example() -> None:
     used = set(re.findall(r"\$\{(\w+)(?::?-[^}]*)?\}", COMPOSE.read_text()))
-    example = {line.split("=")[0] for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line and not line.startswith("#")}
+    example = {
+        line.split("=")[0] for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line and not line.startswith("#")
+    }
     assert used <= example, used - example

@@ -28,11 +28,19 @@ def port_forwarding_rules(port: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[ComposeStack]:
-    settings = {"AIRFLOW_ADMIN_PASSWORD": ADMIN["password"], "AIRFLOW_JWT_SECRET": uuid.uuid4().hex * 2,
-                "POSTGRES_PASSWORD": uuid.uuid4().hex}
-    with compose_stack(Path(os.environ["TEST_TMPDIR"]) / "compose", Path(os.environ["COMPOSE_SESSION"]),
-                       Path(os.environ["COMPOSE"]), Path(os.environ["ENV_EXAMPLE"]),
-                       [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()], settings) as running:
+    settings = {
+        "AIRFLOW_ADMIN_PASSWORD": ADMIN["password"],
+        "AIRFLOW_JWT_SECRET": uuid.uuid4().hex * 2,
+        "POSTGRES_PASSWORD": uuid.uuid4().hex,
+    }
+    with compose_stack(
+        Path(os.environ["TEST_TMPDIR"]) / "compose",
+        Path(os.environ["COMPOSE_SESSION"]),
+        Path(os.environ["COMPOSE"]),
+        Path(os.environ["ENV_EXAMPLE"]),
+        [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()],
+        settings,
+    ) as running:
         yield running
     assert running.exit_code == 0, running.log.read_text()[-4000:]
     assert port_forwarding_rules(running.port) == [], "docker-compose down left the api-server's port forwarded"

@@ -19,8 +19,9 @@ def database(tmp_path_factory: pytest.TempPathFactory):
 
 def airflow(tmp_path: Path, database: str, *args: str) -> str:
     env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database, "AIRFLOW_HOME": "/tmp/airflow"}
-    result = Container(IMAGE, tmp_path, args=["/usr/bin/python3.13", "/app/airflow", *args], env=env,
-                       read_only=True).run(timeout=600)
+    result = Container(
+        IMAGE, tmp_path, args=["/usr/bin/python3.13", "/app/airflow", *args], env=env, read_only=True
+    ).run(timeout=600)
     assert result.returncode == 0, f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     return result.stdout
 

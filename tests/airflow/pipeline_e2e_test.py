@@ -58,7 +58,9 @@ def test_the_pipeline_registers_and_publishes(first_run) -> None:
     pointers = {key for key in keys if "/pointers/" in key}
     assert pointers == {f"{REMOTE_PATH}/pointers/{name}.dvc" for name in artifacts.ARTIFACTS}
     for name in artifacts.ARTIFACTS:
-        body = s3.client().get_object(Bucket=s3.bucket, Key=f"{REMOTE_PATH}/pointers/{name}.dvc")["Body"].read().decode()
+        body = (
+            s3.client().get_object(Bucket=s3.bucket, Key=f"{REMOTE_PATH}/pointers/{name}.dvc")["Body"].read().decode()
+        )
         digest = body.split("md5: ")[1].split()[0]
         assert f"{REMOTE_PATH}/files/md5/{digest[:2]}/{digest[2:]}" in keys
 
@@ -66,8 +68,13 @@ def test_the_pipeline_registers_and_publishes(first_run) -> None:
 def test_a_failing_gate_publishes_nothing(first_run) -> None:
     _, env, s3, tracking, _ = first_run
     before = s3_keys(s3)
-    result = subprocess.run([str(AIRFLOW), "dags", "test", "penguins_training", "--conf", '{"accuracy_gate": 1.01}'],
-                            env=env, capture_output=True, text=True, timeout=1200)
+    result = subprocess.run(
+        [str(AIRFLOW), "dags", "test", "penguins_training", "--conf", '{"accuracy_gate": 1.01}'],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     output = result.stdout + result.stderr
     assert "state=failed" in output or result.returncode != 0, output[-2000:]
     assert "is below the gate 1.01" in output
@@ -76,20 +83,31 @@ def test_a_failing_gate_publishes_nothing(first_run) -> None:
 
 
 def test_the_server_serves_the_pipelines_model(first_run, tmp_path: Path) -> None:
-    _, env, s3, tracking, home = first_run
+    _, _, s3, tracking, home = first_run
     [trained] = [path for path in (home / "penguins").glob("*/artifacts") if (path / artifacts.MODEL).exists()][:1]
 
     port = free_port()
-    server_env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "MODEL_WORKDIR": str(tmp_path / "w"),
-                  "DVC_REMOTE_URL": f"s3://{s3.bucket}/{REMOTE_PATH}", "DVC_POINTERS_URL": f"s3://{s3.bucket}/{REMOTE_PATH}/pointers",
-                  "DVC_REMOTE_ENDPOINT_URL": s3.endpoint, "AWS_ACCESS_KEY_ID": s3.access_key,
-                  "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_DEFAULT_REGION": s3.region, "MLFLOW_TRACKING_URI": tracking}
+    server_env = {
+        "PATH": os.environ["PATH"],
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "MODEL_WORKDIR": str(tmp_path / "w"),
+        "DVC_REMOTE_URL": f"s3://{s3.bucket}/{REMOTE_PATH}",
+        "DVC_POINTERS_URL": f"s3://{s3.bucket}/{REMOTE_PATH}/pointers",
+        "DVC_REMOTE_ENDPOINT_URL": s3.endpoint,
+        "AWS_ACCESS_KEY_ID": s3.access_key,
+        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        "AWS_DEFAULT_REGION": s3.region,
+        "MLFLOW_TRACKING_URI": tracking,
+    }
     with open(tmp_path / "server.log", "w") as log:
         server = subprocess.Popen([str(ENTRYPOINT)], env=server_env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
         info = get_json(f"http://127.0.0.1:{port}/model")
-        assert info["version"] == champion(tracking)["version"] and info["mlflow_run_id"] == champion(tracking)["run_id"]
+        assert (
+            info["version"] == champion(tracking)["version"] and info["mlflow_run_id"] == champion(tracking)["run_id"]
+        )
         served = post_json(f"http://127.0.0.1:{port}/predict", {"records": held_out_records()})
         assert [p["species"] for p in served["predictions"]] == offline_species(trained)
     finally:

@@ -40,8 +40,9 @@ class Server:
 
     def query(self, sql: str, password: str = SETTINGS["POSTGRES_PASSWORD"]) -> tuple | None:
         """Runs `sql` in its own connection, closed again: PostgreSQL's SIGTERM waits for clients."""
-        connection = psycopg2.connect(host="127.0.0.1", port=self.port, user="airflow", password=password,
-                                      dbname="metadata")
+        connection = psycopg2.connect(
+            host="127.0.0.1", port=self.port, user="airflow", password=password, dbname="metadata"
+        )
         try:
             with connection, connection.cursor() as cursor:
                 cursor.execute(sql)
@@ -70,8 +71,21 @@ def test_a_wrong_password_is_refused(server: Server) -> None:
 
 
 def test_the_health_check_command_answers(server: Server, tmp_path: Path) -> None:
-    probe = Container(IMAGE, tmp_path, args=["/usr/lib/postgresql/17/bin/pg_isready", "-h", "127.0.0.1",
-                                             "-p", str(server.port), "-U", "airflow", "-d", "metadata"])
+    probe = Container(
+        IMAGE,
+        tmp_path,
+        args=[
+            "/usr/lib/postgresql/17/bin/pg_isready",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(server.port),
+            "-U",
+            "airflow",
+            "-d",
+            "metadata",
+        ],
+    )
     result = probe.run()
     assert result.returncode == 0, result.stdout + result.stderr
     assert "accepting connections" in result.stdout
@@ -92,12 +106,16 @@ def test_a_restart_keeps_the_data_and_needs_no_password_setting(tmp_path: Path) 
     assert volume.stat().st_uid == NONROOT
 
 
-@pytest.mark.parametrize("env, stray_file, expected", [
-    ({"POSTGRES_USER": "airflow"}, False, "set POSTGRES_PASSWORD"),
-    (SETTINGS, True, "neither empty nor a PostgreSQL cluster"),
-])
+@pytest.mark.parametrize(
+    "env, stray_file, expected",
+    [
+        ({"POSTGRES_USER": "airflow"}, False, "set POSTGRES_PASSWORD"),
+        (SETTINGS, True, "neither empty nor a PostgreSQL cluster"),
+    ],
+)
 def test_bad_settings_fail_in_one_line_and_leave_the_volume_alone(
-        tmp_path: Path, env: dict[str, str], stray_file: bool, expected: str) -> None:
+    tmp_path: Path, env: dict[str, str], stray_file: bool, expected: str
+) -> None:
     volume = empty_volume(tmp_path)
     if stray_file:
         (volume / "notes.txt").write_text("not a cluster")

@@ -51,8 +51,12 @@ def test_skopeo_reads_the_layout_and_agrees_on_the_digest(image: Path) -> None:
 
 def test_umoci_unpacks_it(image: Path, tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
-    result = subprocess.run(["umoci", "unpack", "--rootless", "--image", f"{umoci_readable(image)}:latest", str(bundle)],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["umoci", "unpack", "--rootless", "--image", f"{umoci_readable(image)}:latest", str(bundle)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert (bundle / "rootfs" / "etc" / "passwd").is_file()
     assert (bundle / "rootfs" / "etc" / "ssl" / "certs" / "ca-certificates.crt").stat().st_size > 100_000
@@ -104,7 +108,8 @@ def test_scanners_find_every_locked_package() -> None:
         record = f"var/lib/dpkg/status.d/{entry['name']}"
         assert record in files, record
     assert f"Version: {lock['groups']['base'][0]['version']}" in members_text(
-        IMAGES["BASE_PYTHON3"], f"var/lib/dpkg/status.d/{lock['groups']['base'][0]['name']}")
+        IMAGES["BASE_PYTHON3"], f"var/lib/dpkg/status.d/{lock['groups']['base'][0]['name']}"
+    )
 
 
 def test_python_stdlib_is_precompiled_and_docs_are_gone() -> None:

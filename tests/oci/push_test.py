@@ -22,12 +22,15 @@ PUSH_INDEX = Path(os.environ["PUSH_INDEX"])
 def push(*args: str, env: dict[str, str] | None = None, launcher: Path = PUSH) -> subprocess.CompletedProcess:
     """`bazel run //examples/hello:image_push -- ARGS`, as Bazel would start it."""
     environment = {**os.environ, **(env or {})}
-    return subprocess.run([str(launcher), *args], capture_output=True, text=True, env=environment, timeout=600, check=False)
+    return subprocess.run(
+        [str(launcher), *args], capture_output=True, text=True, env=environment, timeout=600, check=False
+    )
 
 
 def manifest_digest(reference: str, *flags: str) -> str:
-    result = subprocess.run(["skopeo", "inspect", "--tls-verify=false", *flags, reference],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["skopeo", "inspect", "--tls-verify=false", *flags, reference], capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout)["Digest"]
 
 
@@ -45,15 +48,20 @@ def test_push_pull_back_and_push_again_without_layer_bytes(tmp_path: Path) -> No
         first_bytes = proxy.sent
 
         pulled = tmp_path / "pulled"
-        subprocess.run(["skopeo", "copy", "--src-tls-verify=false", f"docker://{running.address}/hello:v1",
-                        f"oci:{pulled}:v1"], check=True, capture_output=True)
+        subprocess.run(
+            ["skopeo", "copy", "--src-tls-verify=false", f"docker://{running.address}/hello:v1", f"oci:{pulled}:v1"],
+            check=True,
+            capture_output=True,
+        )
         assert manifest_digest(f"oci:{pulled}:v1") == local_digest(HELLO)
         assert manifest_digest(f"docker://{running.address}/hello:v1") == local_digest(HELLO)
 
         uploads = [path for method, path in proxy.requests if "/blobs/uploads/" in path]
         assert len(uploads) >= 5, proxy.requests  # the first push really sent the config and layers
-        layer_sizes = [layer["size"] for layer in json.loads(
-            (HELLO / "blobs/sha256" / local_digest(HELLO).split(":")[1]).read_text())["layers"]]
+        layer_sizes = [
+            layer["size"]
+            for layer in json.loads((HELLO / "blobs/sha256" / local_digest(HELLO).split(":")[1]).read_text())["layers"]
+        ]
         assert first_bytes > sum(layer_sizes)
 
         proxy.sent, proxy.requests = 0, []
@@ -72,8 +80,14 @@ def test_it_pushes_by_digest_then_adds_each_tag(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         digest = local_digest(HELLO)
         assert manifest_digest(f"docker://{running.address}/hello@{digest}") == digest
-        tags = json.loads(subprocess.run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/hello"],
-                                         capture_output=True, text=True, check=True).stdout)["Tags"]
+        tags = json.loads(
+            subprocess.run(
+                ["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/hello"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["Tags"]
         assert sorted(tags) == ["latest", "v2"]  # the rule's remote_tags, plus -t
 
 
@@ -83,8 +97,12 @@ def test_without_tags_it_pushes_by_digest_only(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         bare = f"docker://{running.address}/bare@{local_digest(HELLO_INDEX)}"
         assert manifest_digest(bare, "--no-tags") == local_digest(HELLO_INDEX)
-        listed = subprocess.run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/bare"],
-                                capture_output=True, text=True, check=False)
+        listed = subprocess.run(
+            ["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/bare"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert json.loads(listed.stdout or '{"Tags": []}')["Tags"] in ([], None), listed.stdout
 
 
@@ -92,8 +110,12 @@ def test_an_index_pushes_with_its_image(tmp_path: Path) -> None:
     with registry(tmp_path) as running:
         result = push("--repository", f"{running.address}/hello", "--tag", "multi", "--insecure", launcher=PUSH_INDEX)
         assert result.returncode == 0, result.stderr
-        raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{running.address}/hello:multi"],
-                             capture_output=True, text=True, check=True).stdout
+        raw = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{running.address}/hello:multi"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         index = json.loads(raw)
         assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
         assert [m["digest"] for m in index["manifests"]] == [local_digest(HELLO)]
@@ -116,16 +138,20 @@ def test_login_is_used_and_wrong_credentials_say_so(tmp_path: Path) -> None:
             assert result.returncode == 1
             assert result.stderr.strip().splitlines() == [
                 f"oci_push: error: {running.address} refused the credentials: log in with 'podman login {running.address}' "
-                "(or set REGISTRY_AUTH_FILE)"]
+                "(or set REGISTRY_AUTH_FILE)"
+            ]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--repository", "127.0.0.1:5000/Hello"], "invalid repository name 'Hello'"),
-    (["--repository", "hello"], "must start with a registry host"),
-    (["--repository", "127.0.0.1:5000/hello", "--tag=-bad"], "invalid tag '-bad'"),
-    ([], "no repository: set oci_push(repository = ...) or pass --repository"),
-    (["--repository", "registry.example.com/hello"], "--insecure is for loopback registries only"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--repository", "127.0.0.1:5000/Hello"], "invalid repository name 'Hello'"),
+        (["--repository", "hello"], "must start with a registry host"),
+        (["--repository", "127.0.0.1:5000/hello", "--tag=-bad"], "invalid tag '-bad'"),
+        ([], "no repository: set oci_push(repository = ...) or pass --repository"),
+        (["--repository", "registry.example.com/hello"], "--insecure is for loopback registries only"),
+    ],
+)
 def test_bad_input_gives_one_line_and_exit_1(args: list[str], message: str) -> None:
     result = push(*args, "--insecure")
     assert result.returncode == 1
@@ -148,40 +174,56 @@ def test_tls_with_a_trusted_ca_pushes_and_an_untrusted_one_pushes_nothing(tmp_pa
         assert untrusted.returncode == 1
         assert untrusted.stderr.strip().splitlines() == [
             f"oci_push: error: {running.address}'s TLS certificate is not trusted: add its CA to the system's trust "
-            f"store (or /etc/containers/certs.d/{running.address}/ca.crt)"]
+            f"store (or /etc/containers/certs.d/{running.address}/ca.crt)"
+        ]
         assert stored_blobs(running) == []
 
         trusted = push("--repository", f"{running.address}/hello", "-t", "v1", env={"SSL_CERT_FILE": str(ca.pem)})
         assert trusted.returncode == 0, trusted.stderr
-        pulled = subprocess.run(["skopeo", "inspect", f"docker://{running.address}/hello:v1"], capture_output=True,
-                                text=True, env={**os.environ, "SSL_CERT_FILE": str(ca.pem)}, check=True)
+        pulled = subprocess.run(
+            ["skopeo", "inspect", f"docker://{running.address}/hello:v1"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "SSL_CERT_FILE": str(ca.pem)},
+            check=True,
+        )
         assert json.loads(pulled.stdout)["Digest"] == local_digest(HELLO)
 
 
 def test_token_auth_push_pull_bad_password_and_an_uncovered_repository(tmp_path: Path) -> None:
     ca = authority(tmp_path)
-    with (token_issuer(ca, users={"ci": "s3cret"}, grants={"ci": {"hello"}}) as issuer,
-          registry(tmp_path, token=issuer) as running):
+    with (
+        token_issuer(ca, users={"ci": "s3cret"}, grants={"ci": {"hello"}}) as issuer,
+        registry(tmp_path, token=issuer) as running,
+    ):
         good = auth_file(tmp_path / "good.json", running.address, "ci", "s3cret")
-        pushed = push("--repository", f"{running.address}/hello", "-t", "v1", "--insecure",
-                      env={"REGISTRY_AUTH_FILE": str(good)})
+        pushed = push(
+            "--repository", f"{running.address}/hello", "-t", "v1", "--insecure", env={"REGISTRY_AUTH_FILE": str(good)}
+        )
         assert pushed.returncode == 0, pushed.stderr
         assert "hello:pull,push" in issuer.issued  # the push really went through a token
-        pulled = subprocess.run(["skopeo", "inspect", "--tls-verify=false", "--creds", "ci:s3cret",
-                                 f"docker://{running.address}/hello:v1"], capture_output=True, text=True, check=True)
+        pulled = subprocess.run(
+            ["skopeo", "inspect", "--tls-verify=false", "--creds", "ci:s3cret", f"docker://{running.address}/hello:v1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert json.loads(pulled.stdout)["Digest"] == local_digest(HELLO)
 
         bad = auth_file(tmp_path / "bad.json", running.address, "ci", "wrong")
-        refused = push("--repository", f"{running.address}/hello", "-t", "v2", "--insecure",
-                       env={"REGISTRY_AUTH_FILE": str(bad)})
+        refused = push(
+            "--repository", f"{running.address}/hello", "-t", "v2", "--insecure", env={"REGISTRY_AUTH_FILE": str(bad)}
+        )
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines() == [
             f"oci_push: error: {running.address} refused the credentials: log in with 'podman login {running.address}' "
-            "(or set REGISTRY_AUTH_FILE)"]
+            "(or set REGISTRY_AUTH_FILE)"
+        ]
 
         blobs_before = stored_blobs(running)
-        uncovered = push("--repository", f"{running.address}/other", "-t", "v1", "--insecure",
-                         env={"REGISTRY_AUTH_FILE": str(good)})
+        uncovered = push(
+            "--repository", f"{running.address}/other", "-t", "v1", "--insecure", env={"REGISTRY_AUTH_FILE": str(good)}
+        )
         assert uncovered.returncode == 1
         lines = uncovered.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"oci_push: error: {running.address} refused"), lines
@@ -198,15 +240,39 @@ def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refu
         assert "; signed" in signed.stderr
         assert push("--repository", f"{running.address}/unsigned", "-t", "v1", "--insecure").returncode == 0
         # The signed image, signature included, copied under another name.
-        subprocess.run(["skopeo", "copy", "--registries.d", str(attachments), "--src-tls-verify=false",
-                        "--dest-tls-verify=false", f"docker://{running.address}/signed:v1",
-                        f"docker://{running.address}/retagged:v1"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "skopeo",
+                "copy",
+                "--registries.d",
+                str(attachments),
+                "--src-tls-verify=false",
+                "--dest-tls-verify=false",
+                f"docker://{running.address}/signed:v1",
+                f"docker://{running.address}/retagged:v1",
+            ],
+            check=True,
+            capture_output=True,
+        )
         policy = signed_only_policy(tmp_path, running.address, key)
 
         def verified_pull(name: str) -> subprocess.CompletedProcess:
-            return subprocess.run(["skopeo", "copy", "--policy", str(policy), "--registries.d", str(attachments),
-                                   "--src-tls-verify=false", "--remove-signatures", f"docker://{running.address}/{name}:v1",
-                                   f"oci:{tmp_path / name}:v1"], capture_output=True, text=True)
+            return subprocess.run(
+                [
+                    "skopeo",
+                    "copy",
+                    "--policy",
+                    str(policy),
+                    "--registries.d",
+                    str(attachments),
+                    "--src-tls-verify=false",
+                    "--remove-signatures",
+                    f"docker://{running.address}/{name}:v1",
+                    f"oci:{tmp_path / name}:v1",
+                ],
+                capture_output=True,
+                text=True,
+            )
 
         assert verified_pull("signed").returncode == 0
         unsigned = verified_pull("unsigned")
@@ -219,5 +285,6 @@ def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refu
         assert refused.returncode == 1
         assert refused.stderr.strip().splitlines() == [
             "oci_push: error: the signing key was refused (wrong key file or passphrase): "
-            "check OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE"]
+            "check OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE"
+        ]
         assert not (running.storage / "data/docker/registry/v2/repositories/wrongkey").exists()

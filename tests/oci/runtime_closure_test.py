@@ -132,23 +132,31 @@ def dpkg_fields(record: bytes) -> dict[str, str]:
 def dependencies(fields: dict[str, str]) -> list[list[str]]:
     """Depends and Pre-Depends, as lists of alternatives, without versions or arch qualifiers."""
     relations = ", ".join(fields[key] for key in ("Pre-Depends", "Depends") if key in fields)
-    return [[re.split(r"[\s(:]", alt.strip(), maxsplit=1)[0] for alt in group.split("|")]
-            for group in relations.split(",") if group.strip()]
+    return [
+        [re.split(r"[\s(:]", alt.strip(), maxsplit=1)[0] for alt in group.split("|")]
+        for group in relations.split(",")
+        if group.strip()
+    ]
 
 
 def test_debian_packages_are_the_dependency_closure(image: tuple[str, dict[str, bytes | None]]) -> None:
     name, members = image
     groups = tomllib.loads(DEBIAN_PACKAGES.read_text())["groups"]
-    records = {path.removeprefix(DPKG_RECORD): dpkg_fields(text) for path, text in members.items()
-               if path.startswith(DPKG_RECORD) and text is not None}
+    records = {
+        path.removeprefix(DPKG_RECORD): dpkg_fields(text)
+        for path, text in members.items()
+        if path.startswith(DPKG_RECORD) and text is not None
+    }
     providers: dict[str, set[str]] = {}
     for package, fields in records.items():
         providers.setdefault(package, set()).add(package)
         for provided in fields.get("Provides", "").split(","):
             if provided.strip():
                 providers.setdefault(re.split(r"[\s(]", provided.strip(), maxsplit=1)[0], set()).add(package)
-    edges = {package: {found for group in dependencies(fields) for alt in group for found in providers.get(alt, ())}
-             for package, fields in records.items()}
+    edges = {
+        package: {found for group in dependencies(fields) for alt in group for found in providers.get(alt, ())}
+        for package, fields in records.items()
+    }
     roots = {package for group in IMAGES[name][1] for package in groups[group]["packages"]} & set(records)
     assert roots, f"{name}: none of its groups' packages has a dpkg record"
     extra = set(records) - closure(roots, edges)

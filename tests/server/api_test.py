@@ -44,7 +44,7 @@ def test_predictions_equal_the_offline_pipeline(client: TestClient) -> None:
     served = []
     rows = held_out_records()
     for start in range(0, len(rows), MAX_BATCH):
-        answer = client.post("/predict", json={"records": rows[start:start + MAX_BATCH]})
+        answer = client.post("/predict", json={"records": rows[start : start + MAX_BATCH]})
         assert answer.status_code == 200, answer.text
         served += [p["species"] for p in answer.json()["predictions"]]
     assert served == offline_species(TRAINED)
@@ -58,12 +58,15 @@ def test_missing_values_are_imputed(client: TestClient) -> None:
         assert math.isclose(sum(prediction["probabilities"].values()), 1.0, rel_tol=1e-9)
 
 
-@pytest.mark.parametrize(("record", "field"), [
-    ({"island": "Mars"}, "records.0.island"),
-    ({"body_mass_g": -5}, "records.0.body_mass_g"),
-    ({"bill_length_mm": "long"}, "records.0.bill_length_mm"),
-    ({"beak": 3}, "records.0.beak"),
-])
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"island": "Mars"}, "records.0.island"),
+        ({"body_mass_g": -5}, "records.0.body_mass_g"),
+        ({"bill_length_mm": "long"}, "records.0.bill_length_mm"),
+        ({"beak": 3}, "records.0.beak"),
+    ],
+)
 def test_invalid_input_is_a_422_naming_the_field(client: TestClient, record: dict, field: str) -> None:
     answer = client.post("/predict", json={"records": [record]})
     assert answer.status_code == 422

@@ -29,8 +29,15 @@ def services(tmp_path_factory: pytest.TempPathFactory):
 def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> None:
     s3, tracking, _ = services
     port = free_port()
-    env = {"PATH": os.environ["PATH"], "PORT": str(port), "HOST": "127.0.0.1", "MODEL_WORKDIR": str(tmp_path / "work"),
-           "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins", "MLFLOW_TRACKING_URI": tracking, **s3.env()}
+    env = {
+        "PATH": os.environ["PATH"],
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "MODEL_WORKDIR": str(tmp_path / "work"),
+        "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins",
+        "MLFLOW_TRACKING_URI": tracking,
+        **s3.env(),
+    }
     with open(tmp_path / "entrypoint.log", "w") as log:
         server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -42,7 +49,8 @@ def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> N
         assert get_json(f"http://127.0.0.1:{port}/model")["artifacts"] == hashes
         recorded = wait_for(lambda: served_models(tracking))[0]
         assert {key: recorded[key] for key in recorded if key.startswith("served.md5.")} == {
-            f"served.md5.{name}": md5 for name, md5 in hashes.items()}
+            f"served.md5.{name}": md5 for name, md5 in hashes.items()
+        }
         assert recorded["served.model_name"] == "penguin-species"
     finally:
         server.terminate()
@@ -63,7 +71,9 @@ def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path)
         server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
-        answer = post_json(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Biscoe", "flipper_length_mm": 230}]})
+        answer = post_json(
+            f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Biscoe", "flipper_length_mm": 230}]}
+        )
         assert answer["predictions"][0]["species"] == "Gentoo"
         assert answer["model_version"] == "default"
         # The default MLflow tracking is file-based, in the workdir; the report arrives in the background.
@@ -72,4 +82,3 @@ def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path)
     finally:
         server.terminate()
         server.wait(timeout=30)
-

@@ -25,8 +25,14 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
 
 def start(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess, int]:
     port = int(env.pop("PORT", free_port()))
-    environment = {"PATH": os.environ["PATH"], "HOST": "127.0.0.1", "PORT": str(port),
-                   "MODEL_WORKDIR": str(tmp_path / "work"), "DVC_PULL_RETRIES": "2", **env}
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "MODEL_WORKDIR": str(tmp_path / "work"),
+        "DVC_PULL_RETRIES": "2",
+        **env,
+    }
     result = subprocess.run([str(ENTRYPOINT)], env=environment, capture_output=True, text=True, timeout=300)
     return result, port
 
@@ -101,4 +107,3 @@ def test_a_port_in_use(tmp_path: Path) -> None:
         assert result.returncode == 75, result.stderr
         assert f"port {port} on 127.0.0.1 is already in use; stop what listens there or set PORT" in result.stderr
         assert "exec uvicorn" not in result.stderr
-

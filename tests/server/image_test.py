@@ -22,8 +22,14 @@ POINTERS = Path(os.environ["POINTER_FILE"]).parent
 
 def uids(container: Container) -> set[str]:
     """The real and effective uids of the container's process, read from the host's /proc."""
-    state = json.loads(subprocess.run(
-        ["runc", "--root", str(container.state), "state", container.name], capture_output=True, text=True, check=True).stdout)
+    state = json.loads(
+        subprocess.run(
+            ["runc", "--root", str(container.state), "state", container.name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     status = Path(f"/proc/{state['pid']}/status").read_text()
     return set(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:])
 
@@ -40,8 +46,13 @@ def services(tmp_path_factory: pytest.TempPathFactory):
 def test_the_image_pulls_from_s3_serves_as_65532_read_only_and_reports(services, tmp_path: Path) -> None:
     s3, tracking = services
     port = free_port()
-    env = {"PORT": str(port), "HOST": "127.0.0.1", "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins",
-           "MLFLOW_TRACKING_URI": tracking, **s3.env()}
+    env = {
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins",
+        "MLFLOW_TRACKING_URI": tracking,
+        **s3.env(),
+    }
     container = Container(IMAGE, tmp_path, env=env, read_only=True)
     container.start(tmp_path / "server.log")
     try:
@@ -64,11 +75,13 @@ def test_with_no_environment_it_serves_the_embedded_default(tmp_path: Path) -> N
     container.start(tmp_path / "server.log")
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=180, alive=container.alive)
-        answer = post_json(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.0}]})
+        answer = post_json(
+            f"http://127.0.0.1:{port}/predict",
+            {"records": [{"island": "Dream", "bill_length_mm": 50.0, "bill_depth_mm": 19.0}]},
+        )
         assert answer["predictions"][0]["species"] == "Chinstrap"
         info = get_json(f"http://127.0.0.1:{port}/model")
         assert info["version"] == "default"
         assert info["artifacts"]["model.skops"] == artifacts.recorded_md5(POINTERS / "model.skops.dvc")
     finally:
         container.stop()
-

@@ -59,7 +59,7 @@ def test_a_corrupt_artifact_is_refused(tmp_path: Path) -> None:
     (copy / artifacts.MODEL).chmod(0o644)
     with open(copy / artifacts.MODEL, "ab") as model:
         model.write(b"tampered")
-    with pytest.raises(artifacts.ArtifactError, match="model.skops is corrupt: md5"):
+    with pytest.raises(artifacts.ArtifactError, match=r"model\.skops is corrupt: md5"):
         artifacts.load(copy, POINTERS)
 
 
@@ -70,5 +70,5 @@ def test_untrusted_types_are_refused(tmp_path: Path) -> None:
     forest = RandomForestClassifier(n_estimators=2, random_state=0).fit([[0.0], [1.0]], [0, 1])
     path = tmp_path / "forest.skops"
     path.write_bytes(sio.dumps(forest))
-    with pytest.raises(Exception, match="[Uu]ntrusted"):
+    with pytest.raises(Exception, match=r"[Uu]ntrusted"):
         sio.load(path, trusted=artifacts.TRUSTED_TYPES)

@@ -39,17 +39,29 @@ def env_file(example: Path, settings: dict[str, str]) -> str:
 
 
 @contextmanager
-def compose_stack(workdir: Path, session: Path, compose: Path, env_example: Path, tarballs: list[Path],
-                  settings: dict[str, str]) -> Iterator[ComposeStack]:
+def compose_stack(
+    workdir: Path, session: Path, compose: Path, env_example: Path, tarballs: list[Path], settings: dict[str, str]
+) -> Iterator[ComposeStack]:
     """Yields once every service is healthy; takes the stack down (volumes too) on the way out.
     Keep the store on disk (e.g. under TEST_TMPDIR): the Airflow image is 0.9 GB unpacked."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "docker-compose.yaml").write_text(compose.read_text())
     stack = ComposeStack(port=free_port(), log=workdir / "session.log")
     (workdir / ".env").write_text(env_file(env_example, {**settings, "AIRFLOW_API_PORT": str(stack.port)}))
-    command = [sys.executable, str(session), "--storage", str(workdir / "podman"), "--private-mounts", "--remove-volumes",
-               *[argument for tarball in tarballs for argument in ("--load", str(tarball))],
-               "--", "-f", str(workdir / "docker-compose.yaml"), "-p", f"compose-test-{uuid.uuid4().hex[:6]}"]
+    command = [
+        sys.executable,
+        str(session),
+        "--storage",
+        str(workdir / "podman"),
+        "--private-mounts",
+        "--remove-volumes",
+        *[argument for tarball in tarballs for argument in ("--load", str(tarball))],
+        "--",
+        "-f",
+        str(workdir / "docker-compose.yaml"),
+        "-p",
+        f"compose-test-{uuid.uuid4().hex[:6]}",
+    ]
     with open(stack.log, "w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
 

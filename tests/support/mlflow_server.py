@@ -21,11 +21,26 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
     port = free_port()
     store = workdir / f"mlflow-{port}"
     store.mkdir()
-    command = [os.environ["MLFLOW_SERVER"], "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-               "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", f"file://{store / 'artifacts'}"]
+    command = [
+        os.environ["MLFLOW_SERVER"],
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{store / 'mlflow.db'}",
+        "--artifacts-destination",
+        f"file://{store / 'artifacts'}",
+    ]
     with open(store / "server.log", "w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
+        process = subprocess.Popen(
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        )
     uri = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{uri}/health", timeout=180, alive=lambda: process.poll() is None)
@@ -35,8 +50,12 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
 
 
 def api(uri: str, path: str, body: dict | None = None) -> dict:
-    request = urllib.request.Request(f"{uri}/api/2.0/mlflow/{path}", data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"}, method="POST" if body else "GET")
+    request = urllib.request.Request(
+        f"{uri}/api/2.0/mlflow/{path}",
+        data=json.dumps(body).encode() if body else None,
+        headers={"Content-Type": "application/json"},
+        method="POST" if body else "GET",
+    )
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.load(answer)
 

@@ -1,5 +1,6 @@
 """Loopback helpers: free ports, waiting for a server, checking nothing listens."""
 
+import contextlib
 import json
 import re
 import socket
@@ -21,8 +22,9 @@ def is_listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_for_http(url: str, timeout: float = 60.0, expect: int = 200, alive=lambda: True,
-                  context: ssl.SSLContext | None = None) -> bytes:
+def wait_for_http(
+    url: str, timeout: float = 60.0, expect: int = 200, alive=lambda: True, context: ssl.SSLContext | None = None
+) -> bytes:
     """Polls url until it answers `expect`; fails early if alive() turns False. `context` is for
     https URLs whose CA is not the system's."""
     deadline = time.monotonic() + timeout
@@ -86,10 +88,8 @@ class CountingProxy:
             pass
         finally:
             for end in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     end.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
     def close(self) -> None:
         self._server.close()

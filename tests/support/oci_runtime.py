@@ -25,12 +25,25 @@ _GZIPPED: dict[Path, Path] = {}
 def umoci_readable(image: Path) -> Path:
     """The image, or a gzip copy of it when it has zstd layers: Debian's umoci (0.4.7) unpacks
     only plain and gzip ones. skopeo recompresses it, once per test process."""
-    if not any(layer["mediaType"] == LAYER_ZSTD for _, manifest in image_manifests(image) for layer in manifest["layers"]):
+    if not any(
+        layer["mediaType"] == LAYER_ZSTD for _, manifest in image_manifests(image) for layer in manifest["layers"]
+    ):
         return image
     if image not in _GZIPPED:
         copy = Path(tempfile.mkdtemp(prefix="gzip-layers-", dir=os.environ.get("TEST_TMPDIR"))) / "image"
-        subprocess.run(["skopeo", "copy", "--quiet", "--dest-compress-format", "gzip", f"oci:{image}:latest",
-                        f"oci:{copy}:latest"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--dest-compress-format",
+                "gzip",
+                f"oci:{image}:latest",
+                f"oci:{copy}:latest",
+            ],
+            check=True,
+            capture_output=True,
+        )
         _GZIPPED[image] = copy
     return _GZIPPED[image]
 
@@ -94,14 +107,27 @@ class Container:
         config["root"]["readonly"] = self.read_only
         # Sharing the host's network namespace means sysfs cannot be mounted afresh: bind it.
         config["mounts"] = [m for m in config["mounts"] if m["destination"] not in ("/tmp", "/sys")]
-        config["mounts"].append({"destination": "/sys", "type": "none", "source": "/sys",
-                                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-        config["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-                                 "options": ["nosuid", "nodev", "mode=1777"]})
+        config["mounts"].append(
+            {
+                "destination": "/sys",
+                "type": "none",
+                "source": "/sys",
+                "options": ["rbind", "nosuid", "noexec", "nodev", "ro"],
+            }
+        )
+        config["mounts"].append(
+            {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=1777"]}
+        )
         for mounts, mode in ((self.mounts, "ro"), (self.volumes, "rw")):
             for destination, source in mounts.items():
-                config["mounts"].append({"destination": destination, "type": "none", "source": str(source),
-                                         "options": ["rbind", mode, "nosuid", "nodev"]})
+                config["mounts"].append(
+                    {
+                        "destination": destination,
+                        "type": "none",
+                        "source": str(source),
+                        "options": ["rbind", mode, "nosuid", "nodev"],
+                    }
+                )
         path.write_text(json.dumps(config))
 
     def _command(self) -> list[str]:
@@ -114,7 +140,7 @@ class Container:
             subprocess.run(["runc", "--root", str(self.state), "delete", "--force", self.name], capture_output=True)
 
     def start(self, log: Path) -> None:
-        self.log = open(log, "w")
+        self.log = open(log, "w")  # noqa: SIM115 (open while the container runs; stop() closes it)
         self.process = subprocess.Popen(self._command(), stdout=self.log, stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:

@@ -28,12 +28,20 @@ def pipeline_stack(workdir: Path, dags: Path, remote_path: str) -> Iterator[Pipe
     with postgres(workdir / "db") as database, moto_s3(workdir) as s3, mlflow_server(workdir) as tracking:
         home = workdir / "airflow-home"
         env = {
-            "PATH": os.environ["PATH"], "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "PATH": os.environ["PATH"],
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # Two cores: no 32 LocalExecutor workers; and no log server listening on every interface.
-            "AIRFLOW__CORE__PARALLELISM": "2", "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
-            "PENGUINS_DVC_REMOTE_URL": f"s3://{s3.bucket}/{remote_path}", "PENGUINS_DVC_ENDPOINT_URL": s3.endpoint,
-            "AWS_ENDPOINT_URL_S3": s3.endpoint, "AWS_ACCESS_KEY_ID": s3.access_key,
-            "AWS_SECRET_ACCESS_KEY": s3.secret_key, "AWS_DEFAULT_REGION": s3.region, "MLFLOW_TRACKING_URI": tracking,
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": "0",
+            "PENGUINS_DVC_REMOTE_URL": f"s3://{s3.bucket}/{remote_path}",
+            "PENGUINS_DVC_ENDPOINT_URL": s3.endpoint,
+            "AWS_ENDPOINT_URL_S3": s3.endpoint,
+            "AWS_ACCESS_KEY_ID": s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+            "AWS_DEFAULT_REGION": s3.region,
+            "MLFLOW_TRACKING_URI": tracking,
         }
         yield PipelineStack(env=env, database=database, s3=s3, tracking=tracking, home=home)

@@ -36,16 +36,36 @@ def postgres(workdir: Path, database: str = "airflow") -> Iterator[str]:
     for path in (base, data):
         os.chown(path, user.pw_uid, user.pw_gid)
     port = free_port()
-    init = as_postgres([str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
-                       capture_output=True, text=True)
+    init = as_postgres(
+        [str(BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
+        capture_output=True,
+        text=True,
+    )
     assert init.returncode == 0, init.stderr
     workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / "postgres.log"
     with open(log, "w") as sink:
-        server = subprocess.Popen(["setpriv", "--reuid=postgres", "--regid=postgres", "--clear-groups",
-                                   str(BIN / "postgres"), "-D", str(data), "-h", "127.0.0.1", "-p", str(port),
-                                   "-k", str(base), "-c", "fsync=off"],
-                                  stdout=sink, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [
+                "setpriv",
+                "--reuid=postgres",
+                "--regid=postgres",
+                "--clear-groups",
+                str(BIN / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-k",
+                str(base),
+                "-c",
+                "fsync=off",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while not is_listening(port):

@@ -20,8 +20,12 @@ class RunningRegistry:
 
 
 @contextmanager
-def registry(workdir: Path, users: dict[str, str] | None = None, tls: tuple[Path, Path, Path] | None = None,
-             token: object | None = None) -> Iterator[RunningRegistry]:
+def registry(
+    workdir: Path,
+    users: dict[str, str] | None = None,
+    tls: tuple[Path, Path, Path] | None = None,
+    token: object | None = None,
+) -> Iterator[RunningRegistry]:
     """users: an htpasswd login; tls: (certificate, key, CA) files; token: a TokenIssuer to trust."""
     port = free_port()
     storage = workdir / f"registry-{port}"
@@ -31,15 +35,20 @@ def registry(workdir: Path, users: dict[str, str] | None = None, tls: tuple[Path
         import bcrypt
 
         htpasswd = storage / "htpasswd"
-        htpasswd.write_text("".join(
-            f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
-            for user, password in users.items()))
+        htpasswd.write_text(
+            "".join(
+                f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()}\n"
+                for user, password in users.items()
+            )
+        )
         auth = f"auth:\n  htpasswd:\n    realm: test\n    path: {htpasswd}\n"
     if token is not None:
         from tests.support.token_issuer import ISSUER, SERVICE
 
-        auth = (f"auth:\n  token:\n    realm: {token.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
-                f"    rootcertbundle: {token.ca.pem}\n")
+        auth = (
+            f"auth:\n  token:\n    realm: {token.realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n"
+            f"    rootcertbundle: {token.ca.pem}\n"
+        )
     listen = f"http:\n  addr: 127.0.0.1:{port}\n"
     if tls:
         listen += f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n"
@@ -49,12 +58,16 @@ def registry(workdir: Path, users: dict[str, str] | None = None, tls: tuple[Path
         f"storage:\n  filesystem:\n    rootdirectory: {storage / 'data'}\n  delete:\n    enabled: true\n"
         f"{listen}{auth}"
     )
-    log = open(storage / "registry.log", "w")
+    log = open(storage / "registry.log", "w")  # noqa: SIM115 (open while the registry runs; closed below)
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)
     try:
         context = ssl.create_default_context(cafile=str(tls[2])) if tls else None
-        wait_for_http(f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/", expect=401 if users or token else 200,
-                      alive=lambda: process.poll() is None, context=context)
+        wait_for_http(
+            f"{'https' if tls else 'http'}://127.0.0.1:{port}/v2/",
+            expect=401 if users or token else 200,
+            alive=lambda: process.poll() is None,
+            context=context,
+        )
         yield RunningRegistry(f"127.0.0.1:{port}", storage)
     finally:
         process.terminate()

@@ -28,27 +28,44 @@ class S3:
     region: str = "us-east-1"
 
     def env(self, **overrides: str) -> dict[str, str]:
-        return {"DVC_REMOTE_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
-                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": self.region, **overrides}
+        return {
+            "DVC_REMOTE_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            **overrides,
+        }
 
     def client(self):
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
-                            aws_secret_access_key=self.secret_key, region_name=self.region)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name=self.region,
+        )
 
 
 @contextmanager
 def moto_s3(workdir: Path, bucket: str = "models") -> Iterator[S3]:
     port = free_port()
-    process = start_python(["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], workdir / f"moto-{port}.log",
-                           env=python_env(INITIAL_NO_AUTH_ACTION_COUNT=str(SETUP_ACTIONS)))
+    process = start_python(
+        ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        workdir / f"moto-{port}.log",
+        env=python_env(INITIAL_NO_AUTH_ACTION_COUNT=str(SETUP_ACTIONS)),
+    )
     try:
         deadline = time.monotonic() + 120
         while not is_listening(port):
             assert process.poll() is None and time.monotonic() < deadline, (workdir / f"moto-{port}.log").read_text()
             time.sleep(0.2)
         endpoint = f"http://127.0.0.1:{port}"
-        setup = {"endpoint_url": endpoint, "aws_access_key_id": "setup", "aws_secret_access_key": "setup",
-                 "region_name": "us-east-1"}
+        setup = {
+            "endpoint_url": endpoint,
+            "aws_access_key_id": "setup",
+            "aws_secret_access_key": "setup",
+            "region_name": "us-east-1",
+        }
         iam = boto3.client("iam", **setup)
         iam.create_user(UserName="ci")
         iam.put_user_policy(UserName="ci", PolicyName="s3", PolicyDocument=ALLOW_S3)
@@ -66,11 +83,23 @@ def dvc_push(s3: S3, artifacts: Path, remote_path: str, workdir: Path) -> Path:
     project.mkdir(parents=True)
     for path in sorted(artifacts.iterdir()):
         shutil.copyfile(path, project / path.name)
-    env = python_env(DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(workdir / "dvc-site-cache"),
-                     AWS_ACCESS_KEY_ID=s3.access_key, AWS_SECRET_ACCESS_KEY=s3.secret_key, AWS_DEFAULT_REGION=s3.region)
+    env = python_env(
+        DVC_NO_ANALYTICS="1",
+        DVC_SITE_CACHE_DIR=str(workdir / "dvc-site-cache"),
+        AWS_ACCESS_KEY_ID=s3.access_key,
+        AWS_SECRET_ACCESS_KEY=s3.secret_key,
+        AWS_DEFAULT_REGION=s3.region,
+    )
     names = sorted(path.name for path in artifacts.iterdir())
-    for args in (["init", "--no-scm", "-q"], ["remote", "add", "-d", "origin", f"s3://{s3.bucket}/{remote_path}"],
-                 ["remote", "modify", "origin", "endpointurl", s3.endpoint], ["add", "-q", *names], ["push"]):
-        result = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True)
+    for args in (
+        ["init", "--no-scm", "-q"],
+        ["remote", "add", "-d", "origin", f"s3://{s3.bucket}/{remote_path}"],
+        ["remote", "modify", "origin", "endpointurl", s3.endpoint],
+        ["add", "-q", *names],
+        ["push"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "dvc", *args], cwd=project, env=env, capture_output=True, text=True
+        )
         assert result.returncode == 0, f"dvc {' '.join(args)}: {result.stderr}"
     return project

@@ -22,8 +22,18 @@ class SigningKey:
 def signing_key(directory: Path, passphrase: str = "correct horse") -> SigningKey:
     secret = directory / "passphrase"
     secret.write_text(passphrase)
-    subprocess.run(["skopeo", "generate-sigstore-key", "--output-prefix", str(directory / "key"),
-                    "--passphrase-file", str(secret)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "skopeo",
+            "generate-sigstore-key",
+            "--output-prefix",
+            str(directory / "key"),
+            "--passphrase-file",
+            str(secret),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return SigningKey(directory / "key.private", directory / "key.pub", secret)
 
 
@@ -38,6 +48,22 @@ def attachments_config(directory: Path) -> Path:
 def signed_only_policy(directory: Path, registry: str, key: SigningKey) -> Path:
     """Rejects everything but images from `registry` signed by `key` under their own repository name."""
     policy = directory / "policy.json"
-    policy.write_text(json.dumps({"default": [{"type": "reject"}], "transports": {"docker": {registry: [
-        {"type": "sigstoreSigned", "keyPath": str(key.public), "signedIdentity": {"type": "matchRepository"}}]}}}))
+    policy.write_text(
+        json.dumps(
+            {
+                "default": [{"type": "reject"}],
+                "transports": {
+                    "docker": {
+                        registry: [
+                            {
+                                "type": "sigstoreSigned",
+                                "keyPath": str(key.public),
+                                "signedIdentity": {"type": "matchRepository"},
+                            }
+                        ]
+                    }
+                },
+            }
+        )
+    )
     return policy

@@ -49,10 +49,21 @@ class TokenIssuer:
             if kind == "repository" and name in self.grants.get(user, set()):
                 access.append({"type": "repository", "name": name, "actions": actions.split(",")})
         now = int(time.time())
-        claims = {"iss": ISSUER, "sub": user, "aud": SERVICE, "exp": now + 300, "nbf": now - 10, "iat": now,
-                  "jti": uuid.uuid4().hex, "access": access}
-        header = {"typ": "JWT", "alg": "RS256",
-                  "x5c": [base64.b64encode(self.ca.certificate.public_bytes(serialization.Encoding.DER)).decode()]}
+        claims = {
+            "iss": ISSUER,
+            "sub": user,
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
+        header = {
+            "typ": "JWT",
+            "alg": "RS256",
+            "x5c": [base64.b64encode(self.ca.certificate.public_bytes(serialization.Encoding.DER)).decode()],
+        }
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = self.ca.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         self.issued.extend(f"{entry['name']}:{','.join(entry['actions'])}" for entry in access)
@@ -64,7 +75,7 @@ def token_issuer(ca: Authority, users: dict[str, str], grants: dict[str, set[str
     issuer = TokenIssuer(ca, users, grants)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
             user, password = "", ""
             header = self.headers.get("Authorization", "")

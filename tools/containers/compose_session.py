@@ -28,7 +28,7 @@ from pathlib import Path
 # tools/compose runs this file from the checkout and Bazel runs it with PYTHONSAFEPATH set: either
 # way its sibling is found through this folder, put on the path explicitly.
 sys.path.insert(0, str(Path(__file__).parent))
-from podman_config import write_config  # noqa: E402
+from podman_config import write_config
 
 DEFAULT_INTERVAL = 30.0  # seconds: Docker's default health-check interval
 SUBCOMMANDS = {"up", "down", "start", "stop", "run", "exec", "logs", "ps", "-d", "--detach"}
@@ -102,17 +102,25 @@ class HealthChecks(threading.Thread):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--storage", type=Path, help="keep images, containers and networks here (default: the caller's podman settings)")
+    parser.add_argument(
+        "--storage", type=Path, help="keep images, containers and networks here (default: the caller's podman settings)"
+    )
     parser.add_argument("--load", type=Path, action="append", default=[], help="`podman load` this tarball first")
-    parser.add_argument("--private-mounts", action="store_true", help="writable cgroups, /run and /var/cache in a mount namespace of its own (Bazel tests)")
+    parser.add_argument(
+        "--private-mounts",
+        action="store_true",
+        help="writable cgroups, /run and /var/cache in a mount namespace of its own (Bazel tests)",
+    )
     parser.add_argument("--remove-volumes", action="store_true", help="`down --volumes` at the end")
     parser.add_argument("compose", nargs=argparse.REMAINDER, help="docker-compose's global options, after --")
     args = parser.parse_args()
     compose_options = [option for option in args.compose if option != "--"]
     commands = SUBCOMMANDS.intersection(compose_options)
     if commands:
-        fail(f"give docker-compose's global options only (-f, -p, --env-file), not {sorted(commands)[0]!r}: "
-             "the session runs up and down itself")
+        fail(
+            f"give docker-compose's global options only (-f, -p, --env-file), not {sorted(commands)[0]!r}: "
+            "the session runs up and down itself"
+        )
 
     # A missing file, a bad option or a missing env file: say so before anything starts.
     config = subprocess.run(["docker-compose", *compose_options, "config", "--quiet"], capture_output=True, text=True)
@@ -132,8 +140,12 @@ def main() -> None:
     socket_dir = Path(tempfile.mkdtemp(prefix="podman-api-", dir="/run"))
     os.environ["DOCKER_HOST"] = f"unix://{socket_dir}/podman.sock"
     # Kept out of the terminal's process group, so that Ctrl-C leaves it up for `down`.
-    service = subprocess.Popen(["podman", "system", "service", "--time=0", os.environ["DOCKER_HOST"]],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", os.environ["DOCKER_HOST"]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not (socket_dir / "podman.sock").exists():
         if service.poll() is not None or time.monotonic() > deadline:
@@ -153,8 +165,10 @@ def main() -> None:
             status = 1
             if not stop.is_set():
                 subprocess.run([*compose, "logs", "--tail", "40"])
-                say("the stack did not come up healthy (an image not loaded? `tools/bazel run //airflow:image_load` "
-                    "and `//airflow/postgres:image_load`): its logs are above; taking it down again")
+                say(
+                    "the stack did not come up healthy (an image not loaded? `tools/bazel run //airflow:image_load` "
+                    "and `//airflow/postgres:image_load`): its logs are above; taking it down again"
+                )
         else:
             say("ready: Ctrl-C (SIGINT) or SIGTERM takes the stack down")
             logs = subprocess.Popen([*compose, "logs", "--follow", "--since", "1s"], start_new_session=True)
@@ -162,7 +176,7 @@ def main() -> None:
             logs.terminate()
     finally:
         down = [*compose, "down", *(["--volumes"] if args.remove_volumes else [])]
-        say(" ".join(["docker-compose", *down[len(compose):]]))
+        say(" ".join(["docker-compose", *down[len(compose) :]]))
         if subprocess.run(down, start_new_session=True).returncode != 0:
             status = 1
         health_checks.stop()

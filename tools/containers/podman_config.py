@@ -27,11 +27,16 @@ def write_config(directory: Path, graphroot: Path, runroot: Path, host_network: 
         "compat_api_enforce_docker_hub = false\n"
         f'events_logfile_path = "{directory}/events.log"\ntmp_dir = "{directory}/tmp"\n'
         f'image_copy_tmp_dir = "{directory}/tmp"\n'
-        f'[network]\nnetwork_config_dir = "{directory}/networks"\n')
+        f'[network]\nnetwork_config_dir = "{directory}/networks"\n'
+    )
     (directory / "storage.conf").write_text(
-        f'[storage]\ndriver = "overlay"\ngraphroot = "{graphroot}"\nrunroot = "{runroot}"\n')
-    return {"CONTAINERS_CONF": str(directory / "containers.conf"),
-            "CONTAINERS_STORAGE_CONF": str(directory / "storage.conf"), "TMPDIR": str(directory / "tmp")}
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{graphroot}"\nrunroot = "{runroot}"\n'
+    )
+    return {
+        "CONTAINERS_CONF": str(directory / "containers.conf"),
+        "CONTAINERS_STORAGE_CONF": str(directory / "storage.conf"),
+        "TMPDIR": str(directory / "tmp"),
+    }
 
 
 def main() -> None:

@@ -118,8 +118,10 @@ def layer_stream(path: Path) -> Iterator[BinaryIO]:
             yield blob
             return
     # zstd reads the file itself: from stdin, since sandboxed inputs are symlinks it would skip.
-    with open(path, "rb", buffering=0) as blob, \
-            subprocess.Popen(["zstd", "-dcq"], stdin=blob, stdout=subprocess.PIPE) as zstd:
+    with (
+        open(path, "rb", buffering=0) as blob,
+        subprocess.Popen(["zstd", "-dcq"], stdin=blob, stdout=subprocess.PIPE) as zstd,
+    ):
         assert zstd.stdout is not None
         yield zstd.stdout
         # Drain what the reader left, so zstd never blocks on a full pipe.

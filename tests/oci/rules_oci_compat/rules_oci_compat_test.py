@@ -42,12 +42,19 @@ def test_an_image_on_a_base_inherits_its_platform_and_keeps_layers_as_given() ->
     assert found["config"]["Entrypoint"] == ["/app/hello.txt"] and found["config"]["Cmd"] == ["--port", "8080"]
     assert "GREETING=hello, world" in found["config"]["Env"]
     assert found["config"]["Labels"]["org.opencontainers.image.version"] == "1.0"
-    assert [layer["mediaType"].rsplit(".", 1)[1] for layer in manifest(ON_BASE)["layers"]] == ["tar", "tar+gzip", "tar+zstd"]
+    assert [layer["mediaType"].rsplit(".", 1)[1] for layer in manifest(ON_BASE)["layers"]] == [
+        "tar",
+        "tar+gzip",
+        "tar+zstd",
+    ]
     # One tree in three encodings: three blobs, one diff_id.
     assert len({layer["digest"] for layer in manifest(ON_BASE)["layers"]}) == 3
     assert len(set(found["rootfs"]["diff_ids"])) == 1
-    inspected = json.loads(subprocess.run(["skopeo", "inspect", "--raw", f"oci:{ON_BASE}"], capture_output=True,
-                                          text=True, check=True).stdout)
+    inspected = json.loads(
+        subprocess.run(
+            ["skopeo", "inspect", "--raw", f"oci:{ON_BASE}"], capture_output=True, text=True, check=True
+        ).stdout
+    )
     assert inspected == manifest(ON_BASE)
 
 
@@ -61,7 +68,9 @@ def test_the_index_lists_both_platforms_with_its_annotations() -> None:
     index = manifest(INDEX)
     assert index["annotations"] == {"org.opencontainers.image.ref.name": "compat"}
     assert [entry["platform"] for entry in index["manifests"]] == [
-        {"architecture": "arm64", "os": "linux", "variant": "v8"}, {"architecture": "amd64", "os": "linux"}]
+        {"architecture": "arm64", "os": "linux", "variant": "v8"},
+        {"architecture": "amd64", "os": "linux"},
+    ]
 
 
 def test_load_format_oci_is_an_oci_layout_tarball_named_by_repo_tags_file() -> None:
@@ -77,15 +86,30 @@ def test_push_reads_repository_file_and_adds_tags_to_remote_tags(tmp_path: Path)
     unread = subprocess.run([str(PUSH), "--insecure"], capture_output=True, text=True, timeout=300)
     assert unread.returncode == 1
     assert unread.stderr.strip().splitlines() == [
-        "oci_push: error: cannot reach the registry at localhost:5000: check the address and the network"]
+        "oci_push: error: cannot reach the registry at localhost:5000: check the address and the network"
+    ]
     with registry(tmp_path) as running:
-        pushed = subprocess.run([str(PUSH), "--insecure", "-r", f"{running.address}/compat", "-t", "extra"],
-                                capture_output=True, text=True, timeout=300)
+        pushed = subprocess.run(
+            [str(PUSH), "--insecure", "-r", f"{running.address}/compat", "-t", "extra"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert pushed.returncode == 0, pushed.stderr
-        tags = json.loads(subprocess.run(["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/compat"],
-                                         capture_output=True, text=True, check=True).stdout)["Tags"]
+        tags = json.loads(
+            subprocess.run(
+                ["skopeo", "list-tags", "--tls-verify=false", f"docker://{running.address}/compat"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )["Tags"]
         assert sorted(tags) == ["extra", "v1"]
-        raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{running.address}/compat:v1"],
-                             capture_output=True, text=True, check=True).stdout
+        raw = subprocess.run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{running.address}/compat:v1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert json.loads(raw)["mediaType"] == "application/vnd.oci.image.index.v1+json"
         assert pushed.stdout.strip() == Path(os.environ["INDEX_DIGEST"]).read_text().strip()

@@ -87,8 +87,16 @@ def write_skeleton(root: Path) -> dict[str, tuple[int, int]]:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
         (root / rel).chmod(0o644)
-    for rel, mode in (("tmp", 0o1777), ("var/tmp", 0o1777), ("root", 0o700), ("home/nonroot", 0o700),
-                      ("proc", 0o555), ("sys", 0o555), ("dev", 0o755), ("etc/ssl/certs", 0o755)):
+    for rel, mode in (
+        ("tmp", 0o1777),
+        ("var/tmp", 0o1777),
+        ("root", 0o700),
+        ("home/nonroot", 0o700),
+        ("proc", 0o555),
+        ("sys", 0o555),
+        ("dev", 0o755),
+        ("etc/ssl/certs", 0o755),
+    ):
         (root / rel).mkdir(parents=True, exist_ok=True)
         (root / rel).chmod(mode)
     for name in MERGED_USR:

@@ -13,8 +13,8 @@ import stat
 import subprocess
 import tarfile
 from collections.abc import Iterator, Mapping
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 Owner = tuple[int, int]
 
@@ -43,7 +43,9 @@ def _compressed(out: Path, compression: str) -> Iterator[BinaryIO]:
                 yield zipped
             return
         # Python 3.13 has no zstd module; the build root's zstd (tools/buildroot/recipe.sh) encodes.
-        with subprocess.Popen(["zstd", "-q", f"-{ZSTD_LEVEL}", "-T1", "-c"], stdin=subprocess.PIPE, stdout=sink) as zstd:
+        with subprocess.Popen(
+            ["zstd", "-q", f"-{ZSTD_LEVEL}", "-T1", "-c"], stdin=subprocess.PIPE, stdout=sink
+        ) as zstd:
             assert zstd.stdin is not None
             yield zstd.stdin
             zstd.stdin.close()
@@ -51,8 +53,9 @@ def _compressed(out: Path, compression: str) -> Iterator[BinaryIO]:
             raise SystemExit(f"layer_tar: zstd failed writing {out}")
 
 
-def write_tree(root: Path, out: Path, owners: Mapping[str, Owner] | None = None, prefix: str = "",
-               compression: str = "gzip") -> None:
+def write_tree(
+    root: Path, out: Path, owners: Mapping[str, Owner] | None = None, prefix: str = "", compression: str = "gzip"
+) -> None:
     """Writes root's contents to out (.tar.gz, or .tar.zst) as a tar whose member names start with
     `prefix`.
 
@@ -61,9 +64,13 @@ def write_tree(root: Path, out: Path, owners: Mapping[str, Owner] | None = None,
     """
     owners = owners or {}
     first_link: dict[tuple[int, int], str] = {}
-    with (_compressed(out, compression) as compressed,
-          # A pipe to zstd cannot seek: write it as a stream.
-          tarfile.open(fileobj=compressed, mode="w" if compression == "gzip" else "w|", format=tarfile.GNU_FORMAT) as archive):
+    with (
+        _compressed(out, compression) as compressed,
+        # A pipe to zstd cannot seek: write it as a stream.
+        tarfile.open(
+            fileobj=compressed, mode="w" if compression == "gzip" else "w|", format=tarfile.GNU_FORMAT
+        ) as archive,
+    ):
         for rel in _entries(root):
             path = root / rel
             st = path.lstat()

@@ -74,7 +74,7 @@ def strip_debug_info(root: Path) -> None:
     libraries = [str(path) for path in sorted(root.rglob("*")) if path.is_file() and _is_elf(path)]
     strip = shutil.which("x86_64-linux-gnu-strip") or shutil.which("strip") or "/usr/bin/x86_64-linux-gnu-strip"
     for start in range(0, len(libraries), 200):
-        subprocess.run([strip, "--strip-debug", *libraries[start:start + 200]], check=True)
+        subprocess.run([strip, "--strip-debug", *libraries[start : start + 200]], check=True)
 
 
 def _is_elf(path: Path) -> bool:
@@ -85,14 +85,22 @@ def _is_elf(path: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=["site-packages", "app", "launcher"], required=True)
-    parser.add_argument("--manifest", type=Path, required=True,
-                        help='JSON {"files": [[runfiles path, file or null], ...], "main": path, "imports": [...]}')
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        required=True,
+        help='JSON {"files": [[runfiles path, file or null], ...], "main": path, "imports": [...]}',
+    )
     parser.add_argument("--name", required=True, help="the binary's name: /app/<name> is the launcher")
     parser.add_argument("--main-repository", required=True, help="the main repository's runfiles name (_main)")
     parser.add_argument("--prefix", default="/app")
     parser.add_argument("--exclude", action="append", default=[], help="site-packages paths to leave out (fnmatch)")
-    parser.add_argument("--site-packages-layout", type=json.loads, default={"groups": [], "buckets": 1},
-                        help='JSON {"groups": [[layer, [distribution, ...]], ...], "buckets": N}')
+    parser.add_argument(
+        "--site-packages-layout",
+        type=json.loads,
+        default={"groups": [], "buckets": 1},
+        help='JSON {"groups": [[layer, [distribution, ...]], ...], "buckets": N}',
+    )
     parser.add_argument("--layer", default="site-packages", help="which of the layout's layers to write")
     parser.add_argument("--compression", choices=["gzip", "zstd"], default="gzip")
     parser.add_argument("--out", type=Path, required=True)
@@ -107,8 +115,13 @@ def main() -> None:
         root = Path(tmp)
         if args.part == "launcher":
             imports = [entry for entry in manifest["imports"] if not entry.endswith(SITE_PACKAGES.rstrip("/"))]
-            text = LAUNCHER.format(name=args.name, runfiles=runfiles, imports=list(dict.fromkeys([*imports, args.main_repository])),
-                                   site_packages=site_packages, main=manifest["main"])
+            text = LAUNCHER.format(
+                name=args.name,
+                runfiles=runfiles,
+                imports=list(dict.fromkeys([*imports, args.main_repository])),
+                site_packages=site_packages,
+                main=manifest["main"],
+            )
             (root / args.prefix.lstrip("/")).mkdir(parents=True)
             (root / args.prefix.lstrip("/") / args.name).write_text(text)
         else:

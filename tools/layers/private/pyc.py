@@ -12,8 +12,15 @@ def compile_tree(root: Path) -> None:
     The running interpreter must be the image's Python version."""
     # One process, in compileall's fixed walk order: marshal's output depends on the compiling
     # process's interned strings, so files spread over a pool of workers could differ per run.
-    compileall.compile_dir(root, ddir="/", force=True, quiet=2, workers=1, limit_sl_dest=root,
-                           invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    compileall.compile_dir(
+        root,
+        ddir="/",
+        force=True,
+        quiet=2,
+        workers=1,
+        limit_sl_dest=root,
+        invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
     # py_compile copies each source's mode; the image wants plain readable files.
     for cache in root.rglob("__pycache__"):
         cache.chmod(0o755)

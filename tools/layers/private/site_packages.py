@@ -12,7 +12,6 @@ import csv
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 RECORD_SUFFIX = ".dist-info/RECORD"
 
@@ -83,8 +82,12 @@ def partition(files: Iterable[tuple[str, str, str]], layout: Layout) -> dict[str
     found = {distribution_of_record(info + "/RECORD") for infos in dist_infos.values() for info in infos}
     missing = sorted({d for _, members in layout.groups for d in members} - found)
     if missing:
-        raise SystemExit(f"py_image_layers: site_packages_groups names {', '.join(missing)}, which the "
-                         f"binary does not depend on (it has: {', '.join(sorted(found))})")
+        raise SystemExit(
+            f"py_image_layers: site_packages_groups names {', '.join(missing)}, which the "
+            f"binary does not depend on (it has: {', '.join(sorted(found))})"
+        )
     last = len(layout.names) - 1
-    return {inside: min((layout.layer_of_distribution(d) for d in owners.get(inside, [])), default=last)
-            for _, inside, _ in files}
+    return {
+        inside: min((layout.layer_of_distribution(d) for d in owners.get(inside, [])), default=last)
+        for _, inside, _ in files
+    }

@@ -30,7 +30,9 @@ EPOCH = "1970-01-01T00:00:00Z"
 
 def stamp(values: dict[str, str], status: dict[str, str] | None) -> dict[str, str]:
     """{KEY} -> its value in Bazel's stable status under --stamp; `unknown` otherwise."""
-    return {key: STAMP_KEY.sub(lambda m: (status or {}).get(m.group(1), "unknown"), value) for key, value in values.items()}
+    return {
+        key: STAMP_KEY.sub(lambda m: (status or {}).get(m.group(1), "unknown"), value) for key, value in values.items()
+    }
 
 
 def expand_env(base_env: list[str], updates: dict[str, str]) -> list[str]:
@@ -72,7 +74,9 @@ def apply_settings(config: Json, args: argparse.Namespace, status: dict[str, str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("entrypoint", "cmd", "env", "labels", "annotations", "exposed-ports", "volumes", "created"):
-        parser.add_argument(f"--{name}", type=Path, help=f"the file rules_oci's {name.replace('-', '_')} attribute names")
+        parser.add_argument(
+            f"--{name}", type=Path, help=f"the file rules_oci's {name.replace('-', '_')} attribute names"
+        )
     for name in ("user", "workdir", "os", "architecture", "variant"):
         parser.add_argument(f"--{name}")
     parser.add_argument("--stamp", type=Path, help="Bazel's stable-status.txt, for {KEY} in labels and annotations")

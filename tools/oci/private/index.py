@@ -3,7 +3,15 @@
 import argparse
 from pathlib import Path
 
-from tools.oci.layout import INDEX, blob_path, image_manifests, link_or_copy, read_json_blob, write_index, write_json_blob
+from tools.oci.layout import (
+    INDEX,
+    blob_path,
+    image_manifests,
+    link_or_copy,
+    read_json_blob,
+    write_index,
+    write_json_blob,
+)
 from tools.oci.private.settings_files import read_pairs
 
 

@@ -28,8 +28,13 @@ def main() -> None:
     args = parser.parse_args()
     media_type, diff_id = describe(args.tar)
     digest = diff_id if media_type == LAYER else sha256_file(args.tar)
-    descriptor = {"mediaType": media_type, "digest": digest, "size": args.tar.stat().st_size,
-                  "diff_id": diff_id, "source": args.source}
+    descriptor = {
+        "mediaType": media_type,
+        "digest": digest,
+        "size": args.tar.stat().st_size,
+        "diff_id": diff_id,
+        "source": args.source,
+    }
     args.descriptor.write_text(json.dumps(descriptor, sort_keys=True))
 
 

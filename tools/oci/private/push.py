@@ -24,18 +24,32 @@ REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 # skopeo's last line -> what to say: (pattern, message template, {host} and {repository} filled in).
 FAILURES = [
-    (r"x509|certificate", "{host}'s TLS certificate is not trusted: add its CA to the system's trust store "
-                          "(or /etc/containers/certs.d/{host}/ca.crt)"),
-    (r"server gave HTTP response to HTTPS client", "{host} speaks plain HTTP: pass --insecure (loopback) or "
-                                                   "--insecure-host {host}"),
-    (r"insufficient_scope|denied|not authorized to|requested access to the resource is denied",
-     "{host} refused access to {repository}: the login or token does not cover that repository"),
-    (r"unauthorized|authentication required|invalid username/password|401",
-     "{host} refused the credentials: log in with 'podman login {host}' (or set REGISTRY_AUTH_FILE)"),
-    (r"passphrase|decrypt|private key|cosign|sigstore", "the signing key was refused (wrong key file or passphrase): "
-                                                     "check OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE"),
-    (r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp",
-     "cannot reach the registry at {host}: check the address and the network"),
+    (
+        r"x509|certificate",
+        "{host}'s TLS certificate is not trusted: add its CA to the system's trust store "
+        "(or /etc/containers/certs.d/{host}/ca.crt)",
+    ),
+    (
+        r"server gave HTTP response to HTTPS client",
+        "{host} speaks plain HTTP: pass --insecure (loopback) or --insecure-host {host}",
+    ),
+    (
+        r"insufficient_scope|denied|not authorized to|requested access to the resource is denied",
+        "{host} refused access to {repository}: the login or token does not cover that repository",
+    ),
+    (
+        r"unauthorized|authentication required|invalid username/password|401",
+        "{host} refused the credentials: log in with 'podman login {host}' (or set REGISTRY_AUTH_FILE)",
+    ),
+    (
+        r"passphrase|decrypt|private key|cosign|sigstore",
+        "the signing key was refused (wrong key file or passphrase): "
+        "check OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE",
+    ),
+    (
+        r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp",
+        "cannot reach the registry at {host}: check the address and the network",
+    ),
 ]
 
 
@@ -54,7 +68,7 @@ def split_reference(reference: str) -> tuple[str, str]:
 
 
 def is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:host.index("]")]
+    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1 : host.index("]")]
     if name == "localhost":
         return True
     try:
@@ -77,8 +91,10 @@ class Signing:
         if not key and not passphrase:
             return None
         if not key or not passphrase:
-            raise PushError("signing needs both OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE "
-                            "(or --sign-key and --sign-passphrase-file)")
+            raise PushError(
+                "signing needs both OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE "
+                "(or --sign-key and --sign-passphrase-file)"
+            )
         for path in (key, passphrase):
             if not os.access(path, os.R_OK):
                 raise PushError(f"cannot read {path}: point --sign-key/--sign-passphrase-file at the CI secret's files")
@@ -88,8 +104,9 @@ class Signing:
         return Signing(Path(key), Path(passphrase), registries_d)
 
 
-def skopeo_copy(layout: Path, repository: str, reference: str, plain_http: bool, multi_image: bool,
-                signing: Signing | None = None) -> None:
+def skopeo_copy(
+    layout: Path, repository: str, reference: str, plain_http: bool, multi_image: bool, signing: Signing | None = None
+) -> None:
     """One `skopeo copy` to repository + reference (`@sha256:...` or `:tag`). Raises PushError with one line."""
     destination = repository + reference
     command = ["skopeo", "copy", "--preserve-digests", "--retry-times", "3"]
@@ -98,8 +115,14 @@ def skopeo_copy(layout: Path, repository: str, reference: str, plain_http: bool,
     if plain_http:
         command.append("--dest-tls-verify=false")
     if signing:
-        command += ["--registries.d", str(signing.registries_d), "--sign-by-sigstore-private-key", str(signing.key),
-                    "--sign-passphrase-file", str(signing.passphrase)]
+        command += [
+            "--registries.d",
+            str(signing.registries_d),
+            "--sign-by-sigstore-private-key",
+            str(signing.key),
+            "--sign-passphrase-file",
+            str(signing.passphrase),
+        ]
     result = subprocess.run([*command, f"oci:{layout}", f"docker://{destination}"], capture_output=True, text=True)
     if result.returncode != 0:
         raise PushError(explain(result.stderr, repository, destination))
@@ -115,10 +138,12 @@ def explain(stderr: str, repository: str, destination: str) -> str:
 
 
 def push(layout: Path, repository: str, tags: list[str], plain_http: bool, signing: Signing | None = None) -> str:
-    host, _ = split_reference(repository)
+    split_reference(repository)  # a malformed repository fails here, before anything is sent
     for tag in tags:
         if not TAG.match(tag):
-            raise PushError(f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'")
+            raise PushError(
+                f"invalid tag {tag!r}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
+            )
     top = top_descriptor(layout)
     images = image_manifests(layout)
     multi_image = top["digest"] != images[0][0]["digest"]
@@ -126,8 +151,12 @@ def push(layout: Path, repository: str, tags: list[str], plain_http: bool, signi
     skopeo_copy(layout, repository, f"@{top['digest']}", plain_http, multi_image, signing)
     for tag in tags:
         skopeo_copy(layout, repository, f":{tag}", plain_http, multi_image)
-    print(f"oci_push: {repository}@{top['digest']}" + (f" tagged {', '.join(tags)}" if tags else " (no tags)") +
-          ("; signed" if signing else ""), file=sys.stderr)
+    print(
+        f"oci_push: {repository}@{top['digest']}"
+        + (f" tagged {', '.join(tags)}" if tags else " (no tags)")
+        + ("; signed" if signing else ""),
+        file=sys.stderr,
+    )
     return top["digest"]
 
 
@@ -141,10 +170,16 @@ def main() -> int:
     parser.add_argument("-t", "--tag", action="append", default=[], help="a tag to add, repeatable")
     parser.add_argument("--insecure", action="store_true", help="plain HTTP without TLS, for a loopback registry")
     parser.add_argument("--insecure-host", default="", help="plain HTTP for this host[:port], which is not loopback")
-    parser.add_argument("--sign-key", default=os.environ.get("OCI_SIGNING_KEY_FILE", ""),
-                        help="a sigstore private key file (default: $OCI_SIGNING_KEY_FILE); signs what is pushed")
-    parser.add_argument("--sign-passphrase-file", default=os.environ.get("OCI_SIGNING_PASSPHRASE_FILE", ""),
-                        help="its passphrase, in a file (default: $OCI_SIGNING_PASSPHRASE_FILE)")
+    parser.add_argument(
+        "--sign-key",
+        default=os.environ.get("OCI_SIGNING_KEY_FILE", ""),
+        help="a sigstore private key file (default: $OCI_SIGNING_KEY_FILE); signs what is pushed",
+    )
+    parser.add_argument(
+        "--sign-passphrase-file",
+        default=os.environ.get("OCI_SIGNING_PASSPHRASE_FILE", ""),
+        help="its passphrase, in a file (default: $OCI_SIGNING_PASSPHRASE_FILE)",
+    )
     args = parser.parse_args()
     repository = args.repository or args.default_repository
     if not repository and args.repository_file:
@@ -159,8 +194,10 @@ def main() -> int:
             raise PushError(f"--insecure-host {args.insecure_host} does not name the repository's host {host}")
         if args.insecure:
             if not is_loopback(host):
-                raise PushError(f"--insecure is for loopback registries only; to send {host} plain HTTP, "
-                                f"name it: --insecure-host {host}")
+                raise PushError(
+                    f"--insecure is for loopback registries only; to send {host} plain HTTP, "
+                    f"name it: --insecure-host {host}"
+                )
             plain_http = True
         with tempfile.TemporaryDirectory(prefix="oci-push-") as workdir:
             signing = Signing.from_paths(args.sign_key, args.sign_passphrase_file, Path(workdir))

@@ -49,11 +49,13 @@ def main() -> None:
         "mediaType": "application/vnd.oci.image.index.v1+json",
         "manifests": [{**descriptor, "annotations": {REFERENCE: tag}} for tag in tags] or [descriptor],
     }
-    docker_manifest = [{
-        "Config": f"blobs/sha256/{manifest['config']['digest'].split(':')[1]}",
-        "RepoTags": tags,
-        "Layers": [f"blobs/sha256/{layer['digest'].split(':')[1]}" for layer in manifest["layers"]],
-    }]
+    docker_manifest = [
+        {
+            "Config": f"blobs/sha256/{manifest['config']['digest'].split(':')[1]}",
+            "RepoTags": tags,
+            "Layers": [f"blobs/sha256/{layer['digest'].split(':')[1]}" for layer in manifest["layers"]],
+        }
+    ]
     with tarfile.open(args.out, "w", format=tarfile.GNU_FORMAT) as archive:
         for blob in sorted({blob["digest"] for blob in blobs}):
             add_file(archive, f"blobs/sha256/{blob.split(':')[1]}", blob_path(args.image, blob))

@@ -105,8 +105,13 @@ def main(site_packages: Path) -> None:
     graph: dict[Node, list[Node]] = {}
     for name, dist in installed.items():
         # RECORD also names the console scripts, outside site-packages: images run modules instead.
-        files[name] = sorted({f"site-packages/{path}" for path in map(str, dist.files or []) if not path.startswith("../")
-                              and (site_packages / path).is_file()})
+        files[name] = sorted(
+            {
+                f"site-packages/{path}"
+                for path in map(str, dist.files or [])
+                if not path.startswith("../") and (site_packages / path).is_file()
+            }
+        )
         graph[(name, "")] = requirements(dist, "", marker_env)
         missing = sorted({needed for needed, _ in graph[(name, "")] if needed not in installed})
         if missing:
@@ -145,10 +150,15 @@ def main(site_packages: Path) -> None:
     Path("BUILD.bazel").write_text("\n".join(build))
     for name in sorted(installed):
         aliases = [f'alias(name = "{name}", actual = "//:{library_of[(name, "")]}")\n']
-        aliases += [f'alias(name = "{extra}", actual = "//:{library_of[(n, extra)]}")\n'
-                    for n, extra in sorted(graph) if n == name and extra]
+        aliases += [
+            f'alias(name = "{extra}", actual = "//:{library_of[(n, extra)]}")\n'
+            for n, extra in sorted(graph)
+            if n == name and extra
+        ]
         Path(name).mkdir(exist_ok=True)
-        Path(name, "BUILD.bazel").write_text('package(default_visibility = ["//visibility:public"])\n\n' + "".join(aliases))
+        Path(name, "BUILD.bazel").write_text(
+            'package(default_visibility = ["//visibility:public"])\n\n' + "".join(aliases)
+        )
 
 
 if __name__ == "__main__":
