@@ -137,6 +137,7 @@ buildroot::provision() {
   # The one place the mirror is discovered: everything in the root (the @debian repository rule,
   # the Debian relock) reads BAZEL_BUILDROOT_MIRROR, which buildroot::run sets from this file.
   printf '%s\n' "$mirror" >"$root/etc/buildroot-mirror"
+  # shellcheck disable=SC2090 # declare -p quotes the values itself
   buildroot::in_new_root "$root" bash -c "set -euo pipefail; $(declare -p BUILDROOT_MOCK_MODULES BUILDROOT_MOCK_ZLIB_BUILD BUILDROOT_SHARE); $(declare -f buildroot_recipe_finish); buildroot_recipe_finish" ||
     buildroot::die "the recipe's finishing step failed (log above)"
 }
@@ -190,6 +191,7 @@ buildroot::prune() {
   for old in "$cache/roots"/*; do
     [[ $old == "$cache/roots/$key" || ! -d $old ]] || rm -rf "$old"
   done
+  # shellcheck disable=SC2012 # the tarballs' names are ours: <key>.tar.zst
   ls -t "$cache/tarballs"/*.tar.zst 2>/dev/null | tail -n +$((BUILDROOT_KEEP_TARBALLS + 1)) | xargs -r rm -f
 }
 

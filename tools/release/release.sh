@@ -5,6 +5,7 @@
 # The images come from release_images.txt (the root BUILD.bazel): NAME=RLOCATION of each
 # image's oci_push launcher.
 # --- begin runfiles.bash initialization v3 ---
+# shellcheck disable=SC1090 # the runfiles library is found at run time
 set -uo pipefail; set +e; f=bazel_tools/tools/bash/runfiles/runfiles.bash
 source "${RUNFILES_DIR:-/dev/null}/$f" 2>/dev/null || \
   source "$(grep -sm1 "^$f " "${RUNFILES_MANIFEST_FILE:-/dev/null}" | cut -f2- -d' ')" 2>/dev/null || \
