@@ -1,0 +1,54 @@
+"""The checkout passes ruff (lint and format) and shellcheck, as configured in the repository."""
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+# The runfile links to the checkout's own pyproject.toml (Bazel's runfiles are symlinks to sources).
+CHECKOUT = Path(os.environ["PYPROJECT"]).resolve().parent
+RUNFILES = Path(os.environ["TEST_SRCDIR"])
+SKIPPED = {".git", "__pycache__"}
+
+
+def tool(name: str) -> str:
+    """A lint binary from its wheel (rules_python puts it in the wheel repository's bin/)."""
+    [found] = [path for path in RUNFILES.glob(f"*/bin/{name}") if os.access(path, os.X_OK)]
+    return str(found)
+
+
+def source_files() -> list[Path]:
+    """Every file of the checkout, without Bazel's output links and caches."""
+    found = []
+    for directory, subdirectories, files in os.walk(CHECKOUT):
+        subdirectories[:] = sorted(d for d in subdirectories if d not in SKIPPED and not d.startswith("bazel-"))
+        found += [Path(directory, name) for name in sorted(files)]
+    return found
+
+
+def shell_scripts() -> list[str]:
+    """Every file that starts with a bash or sh shebang. The libraries they source (buildroot.sh,
+    recipe.sh) are checked through them: `-x` follows `# shellcheck source=` directives."""
+    scripts = []
+    for path in source_files():
+        with open(path, "rb") as data:
+            first = data.readline(100)
+        if first.startswith(b"#!") and (first.rstrip().endswith((b"bash", b"/sh"))):
+            scripts.append(str(path.relative_to(CHECKOUT)))
+    return scripts
+
+
+@pytest.mark.parametrize(
+    "command", [["check", "--no-cache"], ["format", "--check", "--no-cache"]], ids=["check", "format"]
+)
+def test_ruff(command: list[str]) -> None:
+    result = subprocess.run([tool("ruff"), *command, "."], cwd=CHECKOUT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shellcheck() -> None:
+    scripts = shell_scripts()
+    assert "tools/bazel" in scripts and ".ci/run" in scripts
+    result = subprocess.run([tool("shellcheck"), "-x", *scripts], cwd=CHECKOUT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
