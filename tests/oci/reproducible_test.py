@@ -1,4 +1,5 @@
-"""The same image, built by a second Bazel in a separate output base, has the same digest."""
+"""The same images, built by a second Bazel in a separate output base, have the same digests: hello,
+and a binary whose site-packages is split over zstd layers (tests/oci/split_layers)."""
 
 import os
 import subprocess
@@ -17,6 +18,7 @@ def test_a_second_output_base_builds_the_same_digest(tmp_path: Path) -> None:
             *bazel,
             "build",
             "//examples/hello:image",
+            "//tests/oci/split_layers:split",
             "--output_groups=digest",
             "--symlink_prefix=/",
             # Downloads are keyed by sha256, so sharing them changes nothing that is built.
@@ -33,7 +35,9 @@ def test_a_second_output_base_builds_the_same_digest(tmp_path: Path) -> None:
         output_base = subprocess.run(
             [*bazel, "info", "output_base"], cwd=WORKSPACE, capture_output=True, text=True, check=True
         ).stdout.strip()
-        digest_file = Path(output_base) / "execroot/_main/bazel-out/k8-fastbuild/bin/examples/hello/image.json.sha256"
-        assert digest_file.read_text().strip() == expected
+        bin_dir = Path(output_base) / "execroot/_main/bazel-out/k8-fastbuild/bin"
+        assert (bin_dir / "examples/hello/image.json.sha256").read_text().strip() == expected
+        split = Path(os.environ["SPLIT_DIGEST"]).read_text().strip()
+        assert (bin_dir / "tests/oci/split_layers/split.json.sha256").read_text().strip() == split
     finally:
         subprocess.run([*bazel, "shutdown"], cwd=WORKSPACE, capture_output=True, check=False)
