@@ -158,15 +158,20 @@ def py_image_layers(
       compression: `gzip`, or `zstd` (smaller; needs Docker 23 or later, or podman, to load).
       **kwargs: common attributes (tags, visibility, ...).
     """
-    layout = json.encode({"groups": [[group, members] for group, members in site_packages_groups.items()], "buckets": site_packages_buckets})
-    site_packages_layers = list(site_packages_groups) + (
-        ["site-packages"] if site_packages_buckets == 1 else ["site-packages-%d" % i for i in range(site_packages_buckets)]
-    )
+    if site_packages_buckets < 1:
+        fail("py_image_layers: site_packages_buckets must be 1 or more, not %d" % site_packages_buckets)
+    layout = json.encode({
+        "groups": [[group, members] for group, members in site_packages_groups.items()],
+        "buckets": site_packages_buckets,
+    })
+    buckets = ["site-packages"] if site_packages_buckets == 1 else ["site-packages-%d" % i for i in range(site_packages_buckets)]
+    parts = [("site-packages", "site-packages-" + group, group) for group in site_packages_groups]
+    parts += [("site-packages", bucket, bucket) for bucket in buckets]
+    parts += [("app", "app", ""), ("launcher", "launcher", "")]
     layers = []
-    for part, layer in [("site-packages", layer) for layer in site_packages_layers] + [("app", ""), ("launcher", "")]:
-        suffix = ("site-packages-" + layer if layer in site_packages_groups else layer or part).replace("-", "_")
+    for part, suffix, layer in parts:
         py_layer(
-            name = "%s_%s" % (name, suffix),
+            name = "%s_%s" % (name, suffix.replace("-", "_")),
             binary = binary,
             part = part,
             layer = layer,
@@ -176,5 +181,5 @@ def py_image_layers(
             compression = compression,
             **kwargs
         )
-        layers.append("%s_%s" % (name, suffix))
+        layers.append("%s_%s" % (name, suffix.replace("-", "_")))
     native.filegroup(name = name, srcs = layers, **kwargs)

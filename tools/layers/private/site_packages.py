@@ -1,7 +1,8 @@
 """Which site-packages layer each installed file goes to.
 
-A distribution's files are those of its wheel's repository, or those its `*.dist-info/RECORD` lists. Named groups come first, in the
-order declared (the large, rarely bumped stacks: numpy and scipy, Airflow's core); every other
+A distribution's files are those of its wheel's repository, or those its `*.dist-info/RECORD`
+lists. Named groups come first, in the order declared (the large, rarely bumped stacks: numpy and
+scipy, Airflow's core); every other
 distribution goes to one of `buckets` layers chosen by a hash of its name, so bumping one small pin
 re-pushes one bucket and never moves another package. A file two distributions list (a namespace
 package's `__init__.py`) goes to the earliest layer of the two; a file no RECORD lists, to the last.
