@@ -1,4 +1,4 @@
-"""The checkout passes ruff (lint and format) and shellcheck, as configured in the repository."""
+"""The checkout passes ruff (lint and format), shellcheck and buildifier (format and lint)."""
 
 import os
 import subprocess
@@ -13,8 +13,9 @@ SKIPPED = {".git", "__pycache__"}
 
 
 def tool(name: str) -> str:
-    """A lint binary from its wheel (rules_python puts it in the wheel repository's bin/)."""
-    [found] = [path for path in RUNFILES.glob(f"*/bin/{name}") if os.access(path, os.X_OK)]
+    """A lint binary: in its wheel repository's bin/ (rules_python), or at the root of @buildifier."""
+    candidates = [*RUNFILES.glob(f"*/bin/{name}"), *RUNFILES.glob(f"*/{name}")]
+    [found] = [path for path in candidates if os.access(path, os.X_OK)]
     return str(found)
 
 
@@ -51,4 +52,14 @@ def test_shellcheck() -> None:
     scripts = shell_scripts()
     assert "tools/bazel" in scripts and ".ci/run" in scripts
     result = subprocess.run([tool("shellcheck"), "-x", *scripts], cwd=CHECKOUT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_buildifier() -> None:
+    [reason] = list(RUNFILES.glob("*buildifier*/REASON")) or [None]
+    if reason is not None:
+        pytest.skip(f"buildifier not fetched: {reason.read_text().strip()}")
+    result = subprocess.run(
+        [tool("buildifier"), "-mode=check", "-lint=warn", "-r", "."], cwd=CHECKOUT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -241,7 +241,7 @@ buildroot::run() {
   for var in ${BAZEL_BUILDROOT_PASSENV:-}; do extra[$var]=1; done
   for var in $(compgen -e); do
     case $var in
-      TERM | CI | http_proxy | https_proxy | no_proxy | HTTP_PROXY | HTTPS_PROXY | NO_PROXY | PIP_* | BAZEL_BUILDROOT_MIRROR)
+      TERM | CI | http_proxy | https_proxy | no_proxy | HTTP_PROXY | HTTPS_PROXY | NO_PROXY | PIP_* | BAZEL_BUILDROOT_MIRROR | BAZEL_BUILDROOT_NPM_REGISTRY)
         args+=(--setenv "$var" "${!var}") ;;
       *) [[ -z ${extra[$var]:-} ]] || args+=(--setenv "$var" "${!var}") ;;
     esac

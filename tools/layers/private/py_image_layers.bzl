@@ -15,7 +15,7 @@ def _runfiles_path(file, workspace_name):
 def _is_third_party(file):
     return file.short_path.startswith("../") and "/site-packages/" in file.short_path
 
-_PyBinaryFacts = provider(
+_PyBinaryFactsInfo = provider(
     doc = "What the image's launcher needs to know of a py_binary, read from the rule and its PyInfo.",
     fields = {
         "main": "The runfiles path of the binary's main .py file.",
@@ -30,7 +30,7 @@ def _py_binary_facts_impl(target, ctx):
         main = [src for src in ctx.rule.files.srcs if src.basename == ctx.label.name + ".py"]
     if len(main) != 1:
         fail("py_image_layers: %s has no main file; set its `main`" % ctx.label)
-    return [_PyBinaryFacts(
+    return [_PyBinaryFactsInfo(
         main = _runfiles_path(main[0], ctx.workspace_name),
         imports = target[PyInfo].imports,
     )]
@@ -53,7 +53,7 @@ def _py_layer_impl(ctx):
         empty = runfiles.empty_filenames.to_list()
     else:
         files, empty = [], []
-    facts = ctx.attr.binary[_PyBinaryFacts]
+    facts = ctx.attr.binary[_PyBinaryFactsInfo]
     manifest = ctx.actions.declare_file(ctx.label.name + ".runfiles.json")
     ctx.actions.write(manifest, json.encode({
         "files": [[_runfiles_path(f, ctx.workspace_name), f.path] for f in files] +
