@@ -10,7 +10,7 @@ import pytest
 from tests.support.network import CountingProxy, free_port
 from tests.support.pki import authority, server_certificate
 from tests.support.registry import auth_file, registry, stored_blobs
-from tests.support.signing import attachments_config, signed_only_policy, signing_key
+from tests.support.signing import attachments_config, signed_only_policy, signing_key, verified_copy
 from tests.support.token_issuer import token_issuer
 
 HELLO = Path(os.environ["HELLO"])
@@ -257,22 +257,7 @@ def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refu
         policy = signed_only_policy(tmp_path, running.address, key)
 
         def verified_pull(name: str) -> subprocess.CompletedProcess:
-            return subprocess.run(
-                [
-                    "skopeo",
-                    "copy",
-                    "--policy",
-                    str(policy),
-                    "--registries.d",
-                    str(attachments),
-                    "--src-tls-verify=false",
-                    "--remove-signatures",
-                    f"docker://{running.address}/{name}:v1",
-                    f"oci:{tmp_path / name}:v1",
-                ],
-                capture_output=True,
-                text=True,
-            )
+            return verified_copy(f"docker://{running.address}/{name}:v1", tmp_path / f"{name}:v1", policy, attachments)
 
         assert verified_pull("signed").returncode == 0
         unsigned = verified_pull("unsigned")

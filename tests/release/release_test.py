@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 from tests.support.registry import registry
-from tests.support.signing import attachments_config, signed_only_policy, signing_key
+from tests.support.signing import attachments_config, signed_only_policy, signing_key, verified_copy
 
 IMAGES = {
     name: Path(os.environ["DIGEST_" + name.replace("-", "_").upper()]).read_text().strip()
@@ -34,21 +34,8 @@ def test_release_pushes_tags_and_signs_every_image(tmp_path: Path) -> None:
 
         policy = signed_only_policy(tmp_path, running.address, key)
         for name, digest in IMAGES.items():
-            copied = subprocess.run(
-                [
-                    "skopeo",
-                    "copy",
-                    "--policy",
-                    str(policy),
-                    "--registries.d",
-                    str(attachments),
-                    "--src-tls-verify=false",
-                    "--remove-signatures",
-                    f"docker://{running.address}/mlops/{name}@{digest}",
-                    f"oci:{tmp_path / name}",
-                ],
-                capture_output=True,
-                text=True,
+            copied = verified_copy(
+                f"docker://{running.address}/mlops/{name}@{digest}", tmp_path / name, policy, attachments
             )
             assert copied.returncode == 0, copied.stderr
 

@@ -67,3 +67,25 @@ def signed_only_policy(directory: Path, registry: str, key: SigningKey) -> Path:
         )
     )
     return policy
+
+
+def verified_copy(source: str, destination: Path, policy: Path, attachments: Path) -> subprocess.CompletedProcess:
+    """`skopeo copy` of a plain-HTTP registry image into an OCI layout, allowed only when the
+    policy's signature requirement holds: what a consumer that checks signatures would do."""
+    return subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--policy",
+            str(policy),
+            "--registries.d",
+            str(attachments),
+            "--src-tls-verify=false",
+            "--remove-signatures",
+            source,
+            f"oci:{destination}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
