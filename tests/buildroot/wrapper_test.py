@@ -73,7 +73,8 @@ def test_an_unusable_cache_dir_gives_one_line_naming_the_fix(tmp_path: Path) -> 
 def test_a_second_call_reuses_the_restored_root(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     (cache / "tarballs").mkdir(parents=True)
-    (cache / "tarballs" / f"{KEY}.tar.zst").symlink_to(LIVE_CACHE / "tarballs" / f"{KEY}.tar.zst")
+    for name in (f"{KEY}.tar.zst", f"{KEY}.tar.zst.sha256"):
+        (cache / "tarballs" / name).symlink_to(LIVE_CACHE / "tarballs" / name)
 
     first = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version")
     assert first.returncode == 0, first.stderr
@@ -108,3 +109,20 @@ def test_a_changed_recipe_provisions_a_new_root_and_leaves_nothing_half_built(ca
     assert f"tools/bazel: error: the Debian mirror {mirror} is unreachable" in result.stderr
     assert sorted(p.name for p in (cache / "roots").iterdir()) == [KEY]
     assert not list((cache / "tarballs").iterdir())
+
+
+def test_a_tarball_that_lost_its_recorded_sha256_is_not_restored(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    tarballs = cache / "tarballs"
+    tarballs.mkdir(parents=True)
+    (tarballs / f"{KEY}.tar.zst").write_bytes(b"not the root that was cached")
+    (tarballs / f"{KEY}.tar.zst.sha256").symlink_to(LIVE_CACHE / "tarballs" / f"{KEY}.tar.zst.sha256")
+
+    # The mismatch must start a provision, which an unreachable mirror stops at its first phase.
+    mirror = f"http://127.0.0.1:{closed_port()}/debian"
+    result = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version", BAZEL_BUILDROOT_MIRROR=mirror)
+    assert "does not match its recorded sha256; provisioning afresh" in result.stderr, result.stderr
+    assert f"restoring the build root {KEY}" not in result.stderr
+    assert f"provisioning the build root {KEY}" in result.stderr
+    assert result.returncode == 2
+    assert not (tarballs / f"{KEY}.tar.zst").exists()

@@ -107,7 +107,11 @@ buildroot::provision() {
   buildroot::check_mirror "$mirror"
 
   buildroot::say "[2/6] debootstrap $BUILDROOT_VARIANT $BUILDROOT_SUITE"
-  PATH="$PATH:/usr/sbin:/sbin" debootstrap --variant="$BUILDROOT_VARIANT" "$BUILDROOT_SUITE" "$root" "$mirror" >&2 ||
+  # An explicit keyring: debootstrap then refuses a Release file it cannot verify, instead of
+  # silently skipping the check when its default keyring is missing.
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  [[ -f $keyring ]] || buildroot::die "no Debian archive keyring at $keyring; run: apt-get install debian-archive-keyring"
+  PATH="$PATH:/usr/sbin:/sbin" debootstrap --keyring="$keyring" --variant="$BUILDROOT_VARIANT" "$BUILDROOT_SUITE" "$root" "$mirror" >&2 ||
     buildroot::die "debootstrap failed (log above); check the mirror or set BAZEL_BUILDROOT_MIRROR"
 
   buildroot::say "[3/6] apt sources, pins and options"
@@ -164,6 +168,11 @@ buildroot::ensure_root() {
       local tmp=$BUILDROOT_PARTIAL
       chmod 755 "$tmp"
       started=$SECONDS
+      # A tarball restores only if it still has the sha256 recorded when it was made.
+      if [[ -f $tarball ]] && ! (cd "$cache/tarballs" && sha256sum --status -c "$key.tar.zst.sha256" 2>/dev/null); then
+        buildroot::say "the cached root $tarball does not match its recorded sha256; provisioning afresh"
+        rm -f "$tarball" "$tarball.sha256"
+      fi
       if [[ -f $tarball ]]; then
         buildroot::require_tools zstd:zstd
         buildroot::say "restoring the build root $key from $tarball"
@@ -173,7 +182,9 @@ buildroot::ensure_root() {
         buildroot::say "provisioning the build root $key (recipe: tools/buildroot/recipe.sh); this takes a few minutes"
         buildroot::provision "$tmp"
         buildroot::say "[6/6] caching the root as $tarball"
-        tar -C "$tmp" --numeric-owner -cf - . | zstd -T0 -3 -q -o "$tarball.partial" && mv "$tarball.partial" "$tarball"
+        tar -C "$tmp" --numeric-owner -cf - . | zstd -T0 -3 -q -o "$tarball.partial" &&
+          (cd "$cache/tarballs" && sha256sum "$key.tar.zst.partial" | sed 's/\.partial$//' >"$key.tar.zst.sha256") &&
+          mv "$tarball.partial" "$tarball"
       fi
       mv "$tmp" "$root"
       trap - EXIT
@@ -192,7 +203,8 @@ buildroot::prune() {
     [[ $old == "$cache/roots/$key" || ! -d $old ]] || rm -rf "$old"
   done
   # shellcheck disable=SC2012 # the tarballs' names are ours: <key>.tar.zst
-  ls -t "$cache/tarballs"/*.tar.zst 2>/dev/null | tail -n +$((BUILDROOT_KEEP_TARBALLS + 1)) | xargs -r rm -f
+  ls -t "$cache/tarballs"/*.tar.zst 2>/dev/null | tail -n +$((BUILDROOT_KEEP_TARBALLS + 1)) |
+    while IFS= read -r old; do rm -f "$old" "$old.sha256"; done
 }
 
 # Prints, NUL-separated, the existing local paths that the host's pip configuration names
