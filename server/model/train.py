@@ -4,14 +4,7 @@ train.py --out DIR [--pointers DIR]
 """
 
 import argparse
-import os
 from pathlib import Path
-
-# The default model's bytes must not depend on the CPU Bazel runs on: OpenBLAS picks a kernel per
-# CPU, and different kernels round differently (seen: three distinct model.skops md5s across
-# OPENBLAS_CORETYPE values on one machine). Prescott's kernel runs on every x86-64 CPU. Set before
-# numpy and scipy load OpenBLAS.
-os.environ.setdefault("OPENBLAS_CORETYPE", "Prescott")
 
 from server.model import artifacts, penguins, pipeline
 

@@ -2,6 +2,8 @@
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,20 @@ def test_the_model_beats_the_gate_on_held_out_rows(trained: pipeline.Trained) ->
     assert trained.metrics["accuracy"] >= 0.95
     assert trained.metrics["f1_macro"] >= 0.95
     assert list(trained.model.classes_) == list(penguins.SPECIES)
+
+
+@pytest.mark.parametrize(("kernel", "threads"), [("Haswell", "1"), ("SkylakeX", "2")])
+def test_the_bytes_do_not_depend_on_the_blas_kernel_or_thread_count(kernel: str, threads: str, tmp_path: Path) -> None:
+    # OpenBLAS reads these when numpy loads, so each training runs in a fresh interpreter.
+    code = (
+        "import sys; from pathlib import Path; from server.model import artifacts, penguins, pipeline; "
+        "artifacts.save(pipeline.train(*penguins.split(penguins.load())), Path(sys.argv[1]), {})"
+    )
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OPENBLAS_CORETYPE": kernel}
+    environment["OPENBLAS_NUM_THREADS"] = threads
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=environment, check=True, timeout=300)
+    for name in ("model.skops", "transformer.skops"):
+        assert artifacts.md5(tmp_path / name) == artifacts.recorded_md5(POINTERS / f"{name}.dvc"), name
 
 
 def test_training_twice_gives_byte_identical_artifacts(trained: pipeline.Trained, tmp_path: Path) -> None:
