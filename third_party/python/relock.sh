@@ -3,6 +3,8 @@
 # Python 3.13 on Linux. Usage: tools/bazel run //third_party/python:relock [-- SET...]
 # (SET: server, airflow or uv; all of them by default). Extra uv flags go in UV_COMPILE_FLAGS,
 # for example UV_COMPILE_FLAGS=--upgrade to move every pin to the newest allowed release.
+# Each lock gets a <set>.files.json beside it: the name and sha256 of every file a pin may be
+# installed from here (package_files.py), which the images' SBOMs cite.
 set -euo pipefail
 
 here="${BUILD_WORKSPACE_DIRECTORY:?run me with: tools/bazel run //third_party/python:relock}/third_party/python"
@@ -20,6 +22,8 @@ fi
 
 # uv ships its own CA roots; trust the system bundle, which carries any corporate/proxy CA.
 export SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 for set in "${sets[@]}"; do
   [[ -f $here/$set.in ]] || { echo "relock: no such set: $set (expected third_party/python/$set.in)" >&2; exit 2; }
   out=$set.lock
@@ -29,4 +33,10 @@ for set in "${sets[@]}"; do
   (cd "$here" && "$venv/bin/uv" pip compile --quiet --generate-hashes --python-version 3.13 \
     --custom-compile-command "tools/bazel run //third_party/python:relock" ${UV_COMPILE_FLAGS:-} \
     "$set.in" -o "$out")
+  [[ $set == uv ]] && continue
+  # The same pins as pylock.toml, which names each file, for the SBOMs (tools/sbom).
+  echo "relock: naming the files of $out -> $set.files.json" >&2
+  (cd "$here" && "$venv/bin/uv" pip compile --quiet --python-version 3.13 --format pylock.toml \
+    "$out" -o "$scratch/pylock.$set.toml")
+  python3 "$here/package_files.py" "$scratch/pylock.$set.toml" >"$here/$set.files.json"
 done
