@@ -3,13 +3,15 @@
 import json
 import os
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support.network import CountingProxy, free_port
+from tests.support.network import CountingProxy, free_port, wait_for
 from tests.support.pki import authority, server_certificate
-from tests.support.registry import auth_file, registry, stored_blobs
+from tests.support.registry import attached_sbom, auth_file, registry, stored_blobs
 from tests.support.signing import attachments_config, signed_only_policy, signing_key, verified_copy
 from tests.support.token_issuer import token_issuer
 
@@ -17,6 +19,8 @@ HELLO = Path(os.environ["HELLO"])
 HELLO_INDEX = Path(os.environ["HELLO_INDEX"])
 PUSH = Path(os.environ["PUSH"])
 PUSH_INDEX = Path(os.environ["PUSH_INDEX"])
+PUSH_WITH_SBOM = Path(os.environ["PUSH_WITH_SBOM"])
+HELLO_SBOM = Path(os.environ["HELLO_SBOM"])
 
 
 def push(*args: str, env: dict[str, str] | None = None, launcher: Path = PUSH) -> subprocess.CompletedProcess:
@@ -231,6 +235,43 @@ def test_token_auth_push_pull_bad_password_and_an_uncovered_repository(tmp_path:
         assert stored_blobs(running) == blobs_before
 
 
+def test_a_token_that_expires_mid_push_is_renewed(tmp_path: Path) -> None:
+    # Tokens live 30 s; skopeo keeps one for 60 s (containers-image's floor) and the registry
+    # honours one for 60 s past its expiry (its clock-skew leeway). A link that holds every
+    # request 3 s makes the push outlast its first token, while no request made with that token
+    # arrives after the registry stops honouring it.
+    ca = authority(tmp_path)
+    with (
+        token_issuer(ca, users={"ci": "s3cret"}, grants={"ci": {"hello"}}, lifetime=30) as issuer,
+        registry(tmp_path, token=issuer) as running,
+    ):
+        proxy = CountingProxy(int(running.address.split(":")[1]), delay=3)
+        address = f"127.0.0.1:{proxy.port}"
+        login = auth_file(tmp_path / "login.json", address, "ci", "s3cret")
+        # No tag: one skopeo process, so a second token for the same scope can only be a renewal.
+        pushed = push("--repository", f"{address}/hello", "--insecure", env={"REGISTRY_AUTH_FILE": str(login)})
+        proxy.close()
+        assert pushed.returncode == 0, pushed.stderr
+        assert issuer.issued.count("hello:pull,push") >= 2, (issuer.issued, len(proxy.requests))
+        assert manifest_digest(f"docker://{running.address}/hello@{local_digest(HELLO)}", "--creds", "ci:s3cret") == (
+            local_digest(HELLO)
+        )
+
+        def refused(token: str) -> bool:
+            request = urllib.request.Request(
+                f"http://{running.address}/v2/hello/tags/list", headers={"Authorization": f"Bearer {token}"}
+            )
+            try:
+                urllib.request.urlopen(request, timeout=10).close()
+            except urllib.error.HTTPError as error:
+                return error.code == 401
+            return False
+
+        # The first token is refused by now: the push succeeded on the renewed one.
+        wait_for(lambda: refused(issuer.tokens[0]), timeout=90, interval=2)
+        assert not refused(issuer.tokens[-1])
+
+
 def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refused(tmp_path: Path) -> None:
     key = signing_key(tmp_path)
     attachments = attachments_config(tmp_path)
@@ -273,3 +314,33 @@ def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refu
             "check OCI_SIGNING_KEY_FILE and OCI_SIGNING_PASSPHRASE_FILE"
         ]
         assert not (running.storage / "data/docker/registry/v2/repositories/wrongkey").exists()
+
+
+def test_the_sbom_goes_with_the_image_as_a_signed_artifact_before_any_tag(tmp_path: Path) -> None:
+    key = signing_key(tmp_path)
+    attachments = attachments_config(tmp_path)
+    with registry(tmp_path) as running:
+        proxy = CountingProxy(int(running.address.split(":")[1]))
+        repository = f"127.0.0.1:{proxy.port}/hello"
+        pushed = push("--repository", repository, "-t", "v1", "--insecure", env=key.env, launcher=PUSH_WITH_SBOM)
+        assert pushed.returncode == 0, pushed.stderr
+        assert "; SBOM attached" in pushed.stderr
+        digest = local_digest(HELLO)
+        manifest_puts = [path for method, path in proxy.requests if method == "PUT" and "/manifests/" in path]
+        # By digest, then the SBOM (and its signature, a tag too), and the image's tag last.
+        assert manifest_puts[-1].endswith("/manifests/v1"), manifest_puts
+        sbom_put = manifest_puts.index(f"/v2/hello/manifests/{digest.replace(':', '-')}.sbom")
+        assert sbom_put < len(manifest_puts) - 1
+
+        # Signatures name the host they were pushed to: read back through the same address.
+        manifest, document = attached_sbom(f"docker://{repository}", digest, "--tls-verify=false")
+        assert document == HELLO_SBOM.read_bytes()
+        assert manifest["artifactType"] == "application/spdx+json"
+        assert manifest["subject"]["digest"] == digest
+        assert json.loads(document)["packages"][0]["versionInfo"] == digest
+
+        policy = signed_only_policy(tmp_path, f"127.0.0.1:{proxy.port}", key)
+        sbom_reference = f"docker://{repository}:{digest.replace(':', '-')}.sbom"
+        verified = verified_copy(sbom_reference, tmp_path / "sbom", policy, attachments)
+        assert verified.returncode == 0, verified.stderr
+        proxy.close()

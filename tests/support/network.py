@@ -49,14 +49,16 @@ def wait_for_http(
 
 class CountingProxy:
     """A TCP proxy on 127.0.0.1 that counts the bytes clients send through it to `target_port`, and
-    notes the HTTP request lines among them."""
+    notes the HTTP request lines among them; with `delay`, it holds each request that long first
+    (a slow link, so that a push outlasts a token)."""
 
     REQUEST = re.compile(rb"(?:^|\r\n)(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.[01]\r\n")
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, delay: float = 0.0) -> None:
         import threading
 
         self.target_port = target_port
+        self.delay = delay
         self.sent = 0
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -80,9 +82,12 @@ class CountingProxy:
         try:
             while data := source.recv(1 << 16):
                 if count:
+                    requests = [(m.decode(), p.decode()) for m, p in self.REQUEST.findall(data)]
                     with self._lock:
                         self.sent += len(data)
-                        self.requests += [(m.decode(), p.decode()) for m, p in self.REQUEST.findall(data)]
+                        self.requests += requests
+                    if requests and self.delay:
+                        time.sleep(self.delay)
                 sink.sendall(data)
         except OSError:
             pass

@@ -1,10 +1,12 @@
 """Debian's docker-registry, started on 127.0.0.1 with temporary storage: plain HTTP or TLS, open,
-behind htpasswd, or behind a token service (tests/support/token_issuer.py)."""
+behind htpasswd, or behind a token service (tests/support/token_issuer.py); and what a push attached."""
 
 import base64
 import json
+import os
 import ssl
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -85,3 +87,23 @@ def auth_file(path: Path, address: str, user: str, password: str) -> Path:
 def stored_blobs(running: RunningRegistry) -> list[Path]:
     """Every blob the registry's filesystem storage holds."""
     return sorted((running.storage / "data").rglob("blobs/sha256/*/*/data"))
+
+
+def attached_sbom(reference: str, digest: str, *flags: str, env: dict[str, str] | None = None) -> tuple[dict, bytes]:
+    """(manifest, document) of the SBOM attached to `reference`@`digest` (`docker://HOST/NAME`):
+    the artifact under cosign's `sha256-<hex>.sbom` tag, read back with skopeo."""
+    tag = f"{reference}:{digest.replace(':', '-')}.sbom"
+    environment = {**os.environ, **(env or {})}
+    inspected = subprocess.run(
+        ["skopeo", "inspect", "--raw", *flags, tag], capture_output=True, text=True, env=environment, check=True
+    )
+    manifest = json.loads(inspected.stdout)
+    with tempfile.TemporaryDirectory() as copy:
+        subprocess.run(
+            ["skopeo", "copy", "--quiet", *(flag.replace("--", "--src-", 1) for flag in flags), tag, f"dir:{copy}"],
+            capture_output=True,
+            env=environment,
+            check=True,
+        )
+        document = (Path(copy) / manifest["layers"][0]["digest"].split(":")[1]).read_bytes()
+    return manifest, document

@@ -34,8 +34,12 @@ class TokenIssuer:
     ca: Authority
     users: dict[str, str]  # user -> password
     grants: dict[str, set[str]]  # user -> repository names the user may push and pull
+    # How long a token is valid (its JWT `exp`). Clients treat any token as good for at least 60 s
+    # (containers-image's floor), and the registry allows 60 s of clock skew past `exp`.
+    lifetime: int = 300
     port: int = 0
     issued: list[str] = field(default_factory=list)  # the scopes of every token handed out
+    tokens: list[str] = field(default_factory=list)  # every token handed out, in order
 
     @property
     def realm(self) -> str:
@@ -53,7 +57,7 @@ class TokenIssuer:
             "iss": ISSUER,
             "sub": user,
             "aud": SERVICE,
-            "exp": now + 300,
+            "exp": now + self.lifetime,
             "nbf": now - 10,
             "iat": now,
             "jti": uuid.uuid4().hex,
@@ -67,12 +71,15 @@ class TokenIssuer:
         signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
         signature = self.ca.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         self.issued.extend(f"{entry['name']}:{','.join(entry['actions'])}" for entry in access)
-        return f"{signing_input}.{_b64(signature)}"
+        self.tokens.append(f"{signing_input}.{_b64(signature)}")
+        return self.tokens[-1]
 
 
 @contextmanager
-def token_issuer(ca: Authority, users: dict[str, str], grants: dict[str, set[str]]) -> Iterator[TokenIssuer]:
-    issuer = TokenIssuer(ca, users, grants)
+def token_issuer(
+    ca: Authority, users: dict[str, str], grants: dict[str, set[str]], lifetime: int = 300
+) -> Iterator[TokenIssuer]:
+    issuer = TokenIssuer(ca, users, grants, lifetime)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -85,7 +92,8 @@ def token_issuer(ca: Authority, users: dict[str, str], grants: dict[str, set[str
                 self.send_response(401)
                 self.end_headers()
                 return
-            body = json.dumps({"token": issuer.token(user, query.get("scope", [])), "expires_in": 300}).encode()
+            token = issuer.token(user, query.get("scope", []))
+            body = json.dumps({"token": token, "expires_in": issuer.lifetime}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))

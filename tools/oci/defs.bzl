@@ -124,6 +124,7 @@ def oci_push(name, remote_tags = None, **kwargs):
       name: the target.
       remote_tags: a list of tags, or a file with one per line; with none the image is pushed
         by digest only.
-      **kwargs: `oci_push_rule`'s other attributes (image, repository, repository_file) and common ones.
+      **kwargs: `oci_push_rule`'s other attributes (image, repository, repository_file, and
+        this project's `sbom`) and common ones.
     """
     oci_push_rule(name = name, remote_tags = _as_file(name, "tags", remote_tags, list, kwargs), **kwargs)

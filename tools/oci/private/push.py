@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tools.oci.layout import image_manifests, top_descriptor
+from tools.oci.layout import MANIFEST, Json, image_manifests, top_descriptor, write_blob, write_index, write_json_blob
 from tools.oci.private.settings_files import read_names
 
 REPOSITORY = re.compile(r"^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$")
@@ -137,7 +137,44 @@ def explain(stderr: str, repository: str, destination: str) -> str:
     return f"skopeo copy to {destination} failed: {last}"
 
 
-def push(layout: Path, repository: str, tags: list[str], plain_http: bool, signing: Signing | None = None) -> str:
+SPDX_JSON = "application/spdx+json"
+EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+def sbom_artifact(sbom: Path, subject: Json, workdir: Path) -> Path:
+    """An OCI 1.1 artifact layout holding the SBOM, its `subject` the pushed image: registries
+    with the referrers API list it under the image, and the cosign-style tag finds it on others."""
+    layout = workdir / "sbom"
+    config = write_blob(layout, b"{}", EMPTY)
+    document = write_blob(layout, sbom.read_bytes(), SPDX_JSON)
+    document["annotations"] = {"org.opencontainers.image.title": sbom.name}
+    subject = {key: subject[key] for key in ("mediaType", "digest", "size")}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "artifactType": SPDX_JSON,
+        "config": config,
+        "layers": [document],
+        "subject": subject,
+    }
+    write_index(layout, {**write_json_blob(layout, manifest, MANIFEST), "artifactType": SPDX_JSON})
+    return layout
+
+
+def sbom_tag(digest: str) -> str:
+    """cosign's tag for an image's attached SBOM: `sha256-<hex>.sbom`."""
+    return digest.replace(":", "-") + ".sbom"
+
+
+def push(
+    layout: Path,
+    repository: str,
+    tags: list[str],
+    plain_http: bool,
+    workdir: Path,
+    signing: Signing | None = None,
+    sbom: Path | None = None,
+) -> str:
     split_reference(repository)  # a malformed repository fails here, before anything is sent
     for tag in tags:
         if not TAG.match(tag):
@@ -149,12 +186,17 @@ def push(layout: Path, repository: str, tags: list[str], plain_http: bool, signi
     multi_image = top["digest"] != images[0][0]["digest"]
     # Signed once, by digest: a signature covers the manifest whatever tags point at it.
     skopeo_copy(layout, repository, f"@{top['digest']}", plain_http, multi_image, signing)
+    if sbom:
+        # Before any tag: a tagged image always has its SBOM (signed like the image).
+        artifact = sbom_artifact(sbom, top, workdir)
+        skopeo_copy(artifact, repository, f":{sbom_tag(top['digest'])}", plain_http, False, signing)
     for tag in tags:
         skopeo_copy(layout, repository, f":{tag}", plain_http, multi_image)
     print(
         f"oci_push: {repository}@{top['digest']}"
         + (f" tagged {', '.join(tags)}" if tags else " (no tags)")
-        + ("; signed" if signing else ""),
+        + ("; signed" if signing else "")
+        + ("; SBOM attached" if sbom else ""),
         file=sys.stderr,
     )
     return top["digest"]
@@ -166,6 +208,7 @@ def main() -> int:
     parser.add_argument("--default-repository", default="", help=argparse.SUPPRESS)
     parser.add_argument("--repository-file", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--tags-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sbom", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("-r", "--repository", help="registry/name, e.g. 127.0.0.1:5000/app (replaces the rule's)")
     parser.add_argument("-t", "--tag", action="append", default=[], help="a tag to add, repeatable")
     parser.add_argument("--insecure", action="store_true", help="plain HTTP without TLS, for a loopback registry")
@@ -201,7 +244,7 @@ def main() -> int:
             plain_http = True
         with tempfile.TemporaryDirectory(prefix="oci-push-") as workdir:
             signing = Signing.from_paths(args.sign_key, args.sign_passphrase_file, Path(workdir))
-            digest = push(args.image, repository, tags, plain_http, signing)
+            digest = push(args.image, repository, tags, plain_http, Path(workdir), signing, args.sbom)
     except PushError as error:
         print(f"oci_push: error: {error}", file=sys.stderr)
         return 1
