@@ -12,6 +12,7 @@ import pytest
 from tests.support.network import CountingProxy, free_port, wait_for
 from tests.support.pki import authority, server_certificate
 from tests.support.registry import attached_sbom, auth_file, registry, stored_blobs
+from tests.support.s3 import moto_s3
 from tests.support.signing import attachments_config, signed_only_policy, signing_key, verified_copy
 from tests.support.token_issuer import token_issuer
 
@@ -270,6 +271,42 @@ def test_a_token_that_expires_mid_push_is_renewed(tmp_path: Path) -> None:
         # The first token is refused by now: the push succeeded on the renewed one.
         wait_for(lambda: refused(issuer.tokens[0]), timeout=90, interval=2)
         assert not refused(issuer.tokens[-1])
+
+
+def test_blob_pulls_redirected_to_the_storage_host_carry_no_registry_credentials(tmp_path: Path) -> None:
+    # The registry keeps blobs in S3 on another host (127.0.0.2) and answers blob GETs with a
+    # redirect to a presigned URL there; a recording proxy stands in front of that S3.
+    with moto_s3(tmp_path, bucket="registry", host="127.0.0.2", check_auth=False) as s3:
+        storage = CountingProxy(int(s3.endpoint.rsplit(":", 1)[1]), host="127.0.0.2")
+        s3.endpoint = f"http://127.0.0.2:{storage.port}"
+        with registry(tmp_path, users={"ci": "s3cret"}, s3=s3) as running:
+            login = auth_file(tmp_path / "login.json", running.address, "ci", "s3cret")
+            env = {"REGISTRY_AUTH_FILE": str(login)}
+            pushed = push("--repository", f"{running.address}/hello", "-t", "v1", "--insecure", env=env)
+            assert pushed.returncode == 0, (running.storage / "registry.log").read_text()[-5000:]
+            storage.authorizations.clear()
+            pulled = subprocess.run(
+                [
+                    "skopeo",
+                    "copy",
+                    "--src-tls-verify=false",
+                    f"docker://{running.address}/hello:v1",
+                    f"oci:{tmp_path / 'pulled'}:v1",
+                ],
+                capture_output=True,
+                text=True,
+                env={**os.environ, **env},
+                check=False,
+            )
+            assert pulled.returncode == 0, pulled.stderr
+        storage.close()
+    assert manifest_digest(f"oci:{tmp_path / 'pulled'}:v1") == local_digest(HELLO)
+    redirected = [(path, auth) for path, auth in storage.authorizations if "X-Amz-Signature=" in path]
+    layers = json.loads((HELLO / "blobs/sha256" / local_digest(HELLO).split(":")[1]).read_text())["layers"]
+    assert len(redirected) >= len(layers), storage.authorizations  # the blobs really came from the storage host
+    assert [auth for _, auth in redirected if auth is not None] == []
+    # Nor did the registry's own S3 calls carry the client's login: only AWS signatures.
+    assert all(auth is None or auth.startswith("AWS4-HMAC-SHA256 ") for _, auth in storage.authorizations)
 
 
 def test_signed_push_verifies_and_unsigned_retagged_or_wrong_key_pushes_are_refused(tmp_path: Path) -> None:

@@ -16,10 +16,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def is_listening(port: int) -> bool:
+def is_listening(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def wait_for_http(
@@ -49,20 +49,24 @@ def wait_for_http(
 
 class CountingProxy:
     """A TCP proxy on 127.0.0.1 that counts the bytes clients send through it to `target_port`, and
-    notes the HTTP request lines among them; with `delay`, it holds each request that long first
-    (a slow link, so that a push outlasts a token)."""
+    notes the HTTP request lines among them, and each request's Authorization header (or None);
+    with `delay`, it holds each request that long first (a slow link, so that a push outlasts a
+    token). `host` is the loopback address it listens on and forwards to."""
 
-    REQUEST = re.compile(rb"(?:^|\r\n)(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.[01]\r\n")
+    REQUEST = re.compile(rb"(?:^|\r\n)(GET|HEAD|POST|PUT|PATCH|DELETE) (\S+) HTTP/1\.[01]\r\n((?:[^\r\n]+\r\n)*)")
+    AUTHORIZATION = re.compile(rb"^authorization:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 
-    def __init__(self, target_port: int, delay: float = 0.0) -> None:
+    def __init__(self, target_port: int, delay: float = 0.0, host: str = "127.0.0.1") -> None:
         import threading
 
         self.target_port = target_port
+        self.host = host
         self.delay = delay
         self.sent = 0
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[tuple[str, str | None]] = []  # (path, Authorization header)
         self._lock = threading.Lock()
-        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server = socket.create_server((host, 0))
         self.port = self._server.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -74,7 +78,7 @@ class CountingProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            upstream = socket.create_connection((self.host, self.target_port))
             threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
 
@@ -82,10 +86,16 @@ class CountingProxy:
         try:
             while data := source.recv(1 << 16):
                 if count:
-                    requests = [(m.decode(), p.decode()) for m, p in self.REQUEST.findall(data)]
+                    found = self.REQUEST.findall(data)
+                    requests = [(method.decode(), path.decode()) for method, path, _ in found]
+                    authorizations = [
+                        (path.decode(), (m := self.AUTHORIZATION.search(head)) and m.group(1).strip().decode())
+                        for _, path, head in found
+                    ]
                     with self._lock:
                         self.sent += len(data)
                         self.requests += requests
+                        self.authorizations += authorizations
                     if requests and self.delay:
                         time.sleep(self.delay)
                 sink.sendall(data)

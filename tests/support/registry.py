@@ -27,8 +27,10 @@ def registry(
     users: dict[str, str] | None = None,
     tls: tuple[Path, Path, Path] | None = None,
     token: object | None = None,
+    s3: object | None = None,
 ) -> Iterator[RunningRegistry]:
-    """users: an htpasswd login; tls: (certificate, key, CA) files; token: a TokenIssuer to trust."""
+    """users: an htpasswd login; tls: (certificate, key, CA) files; token: a TokenIssuer to trust;
+    s3: an S3 (tests/support/s3.py) to store blobs in, to which blob GETs are redirected."""
     port = free_port()
     storage = workdir / f"registry-{port}"
     storage.mkdir(parents=True)
@@ -55,10 +57,14 @@ def registry(
     if tls:
         listen += f"  tls:\n    certificate: {tls[0]}\n    key: {tls[1]}\n"
     config = storage / "config.yml"
+    backend = f"  filesystem:\n    rootdirectory: {storage / 'data'}\n"
+    if s3 is not None:
+        backend = (
+            f"  s3:\n    accesskey: {s3.access_key}\n    secretkey: {s3.secret_key}\n    region: {s3.region}\n"
+            f"    regionendpoint: {s3.endpoint}\n    bucket: {s3.bucket}\n    secure: false\n    v4auth: true\n"
+        )
     config.write_text(
-        "version: 0.1\nlog:\n  level: warn\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {storage / 'data'}\n  delete:\n    enabled: true\n"
-        f"{listen}{auth}"
+        f"version: 0.1\nlog:\n  level: warn\nstorage:\n{backend}  delete:\n    enabled: true\n{listen}{auth}"
     )
     log = open(storage / "registry.log", "w")  # noqa: SIM115 (open while the registry runs; closed below)
     process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=subprocess.STDOUT)

@@ -1,4 +1,4 @@
-"""moto's S3 server on 127.0.0.1, with real IAM authentication, and a DVC push into it."""
+"""moto's S3 server on loopback, with real IAM authentication, and a DVC push into it."""
 
 import shutil
 import subprocess
@@ -47,19 +47,21 @@ class S3:
 
 
 @contextmanager
-def moto_s3(workdir: Path, bucket: str = "models") -> Iterator[S3]:
+def moto_s3(workdir: Path, bucket: str = "models", host: str = "127.0.0.1", check_auth: bool = True) -> Iterator[S3]:
+    """host: the loopback address it listens on (127.0.0.2 to be another host than 127.0.0.1's);
+    check_auth=False accepts any signature (moto answers a presigned HEAD with a 500 otherwise)."""
     port = free_port()
     process = start_python(
-        ["-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        ["-m", "moto.server", "-H", host, "-p", str(port)],
         workdir / f"moto-{port}.log",
-        env=python_env(INITIAL_NO_AUTH_ACTION_COUNT=str(SETUP_ACTIONS)),
+        env=python_env(INITIAL_NO_AUTH_ACTION_COUNT=str(SETUP_ACTIONS)) if check_auth else python_env(),
     )
     try:
         deadline = time.monotonic() + 120
-        while not is_listening(port):
+        while not is_listening(port, host):
             assert process.poll() is None and time.monotonic() < deadline, (workdir / f"moto-{port}.log").read_text()
             time.sleep(0.2)
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = f"http://{host}:{port}"
         setup = {
             "endpoint_url": endpoint,
             "aws_access_key_id": "setup",
