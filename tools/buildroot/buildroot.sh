@@ -91,14 +91,15 @@ buildroot::check_disk() {
 buildroot::in_new_root() {
   local root=$1
   shift
-  bwrap --bind "$root" / --proc /proc --dev-bind /dev /dev --ro-bind /etc/resolv.conf /etc/resolv.conf \
+  bwrap --unshare-ipc --unshare-uts --die-with-parent \
+    --bind "$root" / --proc /proc --dev-bind /dev /dev --ro-bind /etc/resolv.conf /etc/resolv.conf \
     --perms 1777 --tmpfs /tmp --clearenv --setenv PATH /usr/sbin:/usr/bin:/sbin:/bin --setenv HOME /root \
     --setenv LANG C.UTF-8 --setenv DEBIAN_FRONTEND noninteractive "$@"
 }
 
 # Builds the root recipe.sh describes into $1 (a fresh temporary directory).
 buildroot::provision() {
-  local root=$1 mirror stanza path suites extra_ca
+  local root=$1 mirror stanza path suites extra extra_ca
   [[ $(id -u) == 0 ]] || buildroot::die "provisioning the build root needs root (debootstrap); run tools/bazel once as root"
   buildroot::require_tools debootstrap:debootstrap zstd:zstd
   mirror=$(buildroot::mirror)
@@ -117,10 +118,11 @@ buildroot::provision() {
   buildroot::say "[3/6] apt sources, pins and options"
   rm -f "$root/etc/apt/sources.list"
   for stanza in "${BUILDROOT_SOURCES[@]}"; do
-    path=$(xargs <<<"${stanza%%|*}")
-    suites=$(xargs <<<"${stanza#*|}")
-    printf 'Types: deb\nURIs: %s/%s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n' \
-      "${mirror%/debian}" "$path" "$suites"
+    IFS='|' read -r path suites extra <<<"$stanza"
+    printf 'Types: deb\nURIs: %s/%s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+      "${mirror%/debian}" "$(xargs <<<"$path")" "$(xargs <<<"$suites")"
+    [[ -z ${extra// /} ]] || printf '%s\n' "$(xargs <<<"$extra")"
+    printf '\n'
   done >"$root/etc/apt/sources.list.d/debian.sources"
   printf '%s' "$BUILDROOT_APT_PREFERENCES" >"$root/etc/apt/preferences.d/buildroot"
   printf '%s' "$BUILDROOT_APT_CONF" >"$root/etc/apt/apt.conf.d/90buildroot"
@@ -272,6 +274,11 @@ buildroot::run() {
   done
   local dir=$PWD
   [[ $dir == "$workspace" || $dir == "$workspace"/* ]] || dir=$workspace
+  # Its own IPC and UTS namespaces, and gone with its parent. Not its own PID namespace: the Bazel
+  # server must outlive this call, and the namespace would end with it. Without a terminal, a
+  # new session too, so nothing inside can push input into the caller's terminal (TIOCSTI).
+  args+=(--unshare-ipc --unshare-uts --die-with-parent)
+  [[ -t 0 ]] || args+=(--new-session)
   # The root itself stays as provisioned: nothing run in it can change the cached copy.
   args+=("${BUILDROOT_EXTRA_ARGS[@]}" --remount-ro / --chdir "$dir")
   bwrap "${args[@]}" "$@"

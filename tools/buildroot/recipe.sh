@@ -12,11 +12,13 @@
 BUILDROOT_SUITE=trixie
 BUILDROOT_VARIANT=minbase
 
-# deb822 stanzas: "<archive path> | <suites>". The provisioner prefixes the mirror.
+# deb822 stanzas: "<archive path> | <suites> [| <extra field>]". The provisioner prefixes the
+# mirror. The mirror's sid snapshot is frozen, so its Release file reads as expired: only sid
+# skips the Valid-Until check, and a stale trixie or security suite still fails loudly.
 BUILDROOT_SOURCES=(
   "debian | trixie trixie-updates"
   "debian-security | trixie-security"
-  "debian | sid"
+  "debian | sid | Check-Valid-Until: no"
 )
 
 BUILDROOT_APT_PREFERENCES='Package: *
@@ -41,9 +43,7 @@ Pin: release n=sid
 Pin-Priority: 995
 '
 
-# The mirror'"'"'s sid snapshot is frozen, so its Release file reads as expired.
-BUILDROOT_APT_CONF='Acquire::Check-Valid-Until "false";
-APT::Install-Recommends "false";
+BUILDROOT_APT_CONF='APT::Install-Recommends "false";
 Acquire::Languages "none";
 '
 
@@ -86,6 +86,8 @@ BUILDROOT_PACKAGES=(
   zstd=1.5.7+dfsg-1+deb13u1
   debootstrap=1.0.141
   postgresql-17=17.12-0+deb13u1
+  # A WebDAV server for the remote cache's test: Bazel's HTTP cache protocol is GET and PUT.
+  nginx=1.26.3-3+deb13u11
 )
 
 # Bazel's own bazel_tools asks the (unreachable) central registry for these modules. None is used
