@@ -284,6 +284,32 @@ buildroot::run() {
   bwrap "${args[@]}" "$@"
 }
 
+# --config=remote-cache's URL, from BAZEL_REMOTE_CACHE, goes where .bazelrc try-imports it
+# (/root/.cache/remote-cache.bazelrc in the root) only when the cache answers; one that does not
+# gets one warning, and the build runs without it. Messages name only the scheme, host and port,
+# never credentials in the URL.
+buildroot::remote_cache_rc() {
+  local cache=$1 url=${BAZEL_REMOTE_CACHE:-} rc address host port
+  rc="$cache/home/.cache/remote-cache.bazelrc"
+  mkdir -p "${rc%/*}"
+  if [[ -n $url ]]; then
+    address=${url#*://}
+    address=${address%%/*}
+    address=${address##*@}
+    host=${address%:*} port=${address##*:}
+    if [[ $address != *:* ]]; then
+      host=$address port=80
+      [[ $url != https://* ]] || port=443
+    fi
+    if timeout 3 bash -c ": >/dev/tcp/$host/$port" 2>/dev/null; then
+      printf 'build:remote-cache --remote_cache=%s\n' "$url" >"$rc.$$" && mv "$rc.$$" "$rc"
+      return
+    fi
+    buildroot::say "warning: the remote cache at ${url%%://*}://$host:$port does not answer; building without it"
+  fi
+  : >"$rc.$$" && mv "$rc.$$" "$rc"
+}
+
 # Carries out what a `bazel run` in the root asked the host to do (see load_image.sh): each line
 # of the handoff file is one request. Returns non-zero when one fails.
 buildroot::run_handoffs() {

@@ -1,0 +1,136 @@
+"""--config=remote-cache against a real HTTP cache: Debian's nginx with WebDAV on 127.0.0.1,
+started by the test. Two output bases share it, and the second builds //server:image from
+remote hits alone; a cache that does not answer costs one warning, never the build."""
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.network import free_port, is_listening
+
+WORKSPACE = Path(os.environ["BAZEL_BUILDROOT_WORKSPACE"])
+CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
+SCRIPTS = WORKSPACE / "tools/buildroot/buildroot.sh"
+# Bazel's summary line: "INFO: 341 processes: 212 remote cache hit, 129 internal."
+PROCESSES = re.compile(r"INFO: (\d+) process(?:es)?: (.*)\.")
+
+
+@pytest.fixture(scope="module")
+def webdav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """nginx serving GET and PUT (WebDAV) from a fresh directory: what Bazel's HTTP cache needs."""
+    workdir = tmp_path_factory.mktemp("nginx")
+    (workdir / "store").mkdir()
+    port = free_port()
+    config = workdir / "nginx.conf"
+    temp = "".join(
+        f"  {kind}_temp_path {workdir}/{kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    config.write_text(
+        f"daemon off;\nmaster_process off;\npid {workdir}/nginx.pid;\nerror_log {workdir}/error.log;\n"
+        "events {}\nhttp {\n"
+        f"  access_log {workdir}/access.log;\n{temp}"
+        f"  server {{\n    listen 127.0.0.1:{port};\n    root {workdir}/store;\n    client_max_body_size 0;\n"
+        "    location / {\n      dav_methods PUT;\n      create_full_put_path on;\n    }\n  }\n}\n"
+    )
+    process = subprocess.Popen(["nginx", "-e", str(workdir / "error.log"), "-c", str(config), "-p", str(workdir)])
+    try:
+        deadline = time.monotonic() + 30
+        while not is_listening(port):
+            assert process.poll() is None and time.monotonic() < deadline, (workdir / "error.log").read_text()
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def build(output_root: Path, remote_cache: str, *targets: str) -> subprocess.CompletedProcess:
+    """`bazel build` in an output base of its own, with the project's remote-cache settings."""
+    command = [
+        "bazel",
+        f"--output_user_root={output_root}",
+        "build",
+        *targets,
+        "--config=remote-cache",
+        f"--remote_cache={remote_cache}",
+        # Only the remote cache may hand this build its outputs: not the machine's disk cache.
+        "--disk_cache=",
+        "--symlink_prefix=/",
+        f"--repository_cache={CACHE / 'output' / 'cache' / 'repos'}",
+    ]
+    return subprocess.run(command, cwd=WORKSPACE, capture_output=True, text=True, timeout=2400, check=False)
+
+
+def shutdown(output_root: Path) -> None:
+    subprocess.run(
+        ["bazel", f"--output_user_root={output_root}", "shutdown"], cwd=WORKSPACE, capture_output=True, check=False
+    )
+
+
+def server_digest(output_root: Path) -> str:
+    info = ["bazel", f"--output_user_root={output_root}", "info", "bazel-bin"]
+    bin_dir = subprocess.run(info, cwd=WORKSPACE, capture_output=True, text=True, check=True).stdout.strip()
+    return (Path(bin_dir) / "server/image.json.sha256").read_text()
+
+
+def process_counts(stderr: str) -> dict[str, int]:
+    """{"remote cache hit": 212, "internal": 129, "linux-sandbox": 3, ...} from the last summary."""
+    [*_, (_, kinds)] = PROCESSES.findall(stderr)
+    return {kind.split(" ", 1)[1]: int(kind.split(" ", 1)[0]) for kind in kinds.split(", ")}
+
+
+def test_a_second_output_base_builds_the_server_image_from_remote_hits_alone(webdav: str, tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    try:
+        filled = build(first, webdav, "//server:image", "//server:image.digest")
+        assert filled.returncode == 0, filled.stderr[-3000:]
+        ran = {kind: n for kind, n in process_counts(filled.stderr).items() if kind != "internal"}
+        assert "remote cache hit" not in ran and sum(ran.values()) > 0, ran  # it ran them, and uploaded
+        reused = build(second, webdav, "//server:image", "//server:image.digest")
+        assert reused.returncode == 0, reused.stderr[-3000:]
+        counts = process_counts(reused.stderr)
+        # Every action the first build ran is a hit, and nothing runs locally.
+        assert counts == {"remote cache hit": sum(ran.values()), "internal": counts["internal"]}, (ran, counts)
+        assert server_digest(first) == server_digest(second)
+
+        # A cache that stops answering: the build goes on locally, and still succeeds.
+        closed = f"http://127.0.0.1:{free_port()}"
+        local = build(second, closed, "//examples/hello:image")
+        assert local.returncode == 0, local.stderr[-3000:]
+        assert "remote cache hit" not in process_counts(local.stderr)
+    finally:
+        shutdown(first)
+        shutdown(second)
+
+
+def remote_cache_rc(cache: Path, url: str) -> subprocess.CompletedProcess:
+    """tools/bazel's step for --config=remote-cache, run alone against a throw-away cache."""
+    return subprocess.run(
+        ["bash", "-c", f'source "{SCRIPTS}" && buildroot::remote_cache_rc "$1"', "-", str(cache)],
+        env={**os.environ, "BAZEL_REMOTE_CACHE": url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_tools_bazel_uses_a_cache_that_answers_and_warns_once_about_one_that_does_not(
+    webdav: str, tmp_path: Path
+) -> None:
+    rc = tmp_path / "home/.cache/remote-cache.bazelrc"
+    answered = remote_cache_rc(tmp_path, webdav)
+    assert answered.returncode == 0 and answered.stderr == ""
+    assert rc.read_text() == f"build:remote-cache --remote_cache={webdav}\n"
+
+    port = free_port()
+    silent = remote_cache_rc(tmp_path, f"http://ci:s3cret@127.0.0.1:{port}/cache")
+    assert silent.returncode == 0
+    assert silent.stderr.splitlines() == [
+        f"tools/bazel: warning: the remote cache at http://127.0.0.1:{port} does not answer; building without it"
+    ]
+    assert rc.read_text() == ""  # so the build runs locally, and no credential is left behind
