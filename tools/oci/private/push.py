@@ -142,8 +142,9 @@ EMPTY = "application/vnd.oci.empty.v1+json"
 
 
 def sbom_artifact(sbom: Path, subject: Json, workdir: Path) -> Path:
-    """An OCI 1.1 artifact layout holding the SBOM, its `subject` the pushed image: registries
-    with the referrers API list it under the image, and the cosign-style tag finds it on others."""
+    """An OCI 1.1 artifact layout holding the SBOM, its `subject` the pushed image, so that a
+    registry with the referrers API can list it under the image (docker-registry 2.8, the one
+    tested here, has none: clients find it by the cosign-style tag)."""
     layout = workdir / "sbom"
     config = write_blob(layout, b"{}", EMPTY)
     document = write_blob(layout, sbom.read_bytes(), SPDX_JSON)

@@ -77,8 +77,8 @@ def read_image(layout: Path) -> tuple[str, str, ImageContents]:
     return descriptor["digest"], config.get("created", "1970-01-01T00:00:00Z"), contents
 
 
-def spdx_id(kind: str, name: str, version: str) -> str:
-    return "SPDXRef-" + re.sub(r"[^A-Za-z0-9.-]+", "-", f"{kind}-{name}-{version}")
+def spdx_id(*parts: str) -> str:
+    return "SPDXRef-" + re.sub(r"[^A-Za-z0-9.-]+", "-", "-".join(parts))
 
 
 def normalize(name: str) -> str:
@@ -137,9 +137,10 @@ def installed_file(name: str, wheel: str, files: dict[str, str]) -> tuple[str, s
     WHEEL file records, or the sdist for one built here."""
     tags = {line.split(":", 1)[1].strip() for line in wheel.splitlines() if line.startswith("Tag:")}
     wheels = [file for file in files if file.endswith(".whl") and wheel_tags(file) == tags]
-    sdists = [file for file in files if not file.endswith(".whl")]
-    built_here = "Generator: bdist_wheel" in wheel or "Generator: setuptools" in wheel
-    candidates = wheels or (sdists if built_here else [])
+    # Built here from the sdist: only for a pin that ships no wheel at all (antlr4-python3-runtime),
+    # so a wheel whose tags match no locked file fails rather than citing the sdist.
+    sdist_only = not any(file.endswith(".whl") for file in files)
+    candidates = wheels or ([file for file in files if not file.endswith(".whl")] if sdist_only else [])
     if len(candidates) != 1:
         raise SbomError(f"no locked file of {name} has the tags {sorted(tags)}; run {PYTHON_RELOCK}")
     return candidates[0], files[candidates[0]]
@@ -183,7 +184,7 @@ def python_packages(contents: ImageContents, table: dict[str, dict]) -> list[tup
 
 def sbom(name: str, digest: str, created: str, packages: list[tuple[str, dict]]) -> dict:
     """The document: the image, then each (container's SPDXID or "" for the image, package)."""
-    image_id = spdx_id("image", name, "")
+    image_id = spdx_id("image", name)
     image = {
         "SPDXID": image_id,
         "name": name,
