@@ -2,6 +2,16 @@
 
 load("@rules_python//python:defs.bzl", "py_test")
 
+# What tools/bazel sets in the build root, for the tests that run Bazel or tools/bazel again
+# (`env_inherit = BUILDROOT_ENV`). Only those: the checkout's path is in these values, and a
+# test that inherits them is cached per checkout, where every other test's result is shared by
+# all clones through the disk cache.
+BUILDROOT_ENV = [
+    "BAZEL_BUILDROOT_CACHE",
+    "BAZEL_BUILDROOT_MIRROR",
+    "BAZEL_BUILDROOT_WORKSPACE",
+]
+
 def py_pytest(name, srcs, deps = [], args = [], hub = "pypi", **kwargs):
     """Runs `srcs` with pytest as one Bazel test.
 
