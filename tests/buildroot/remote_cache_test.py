@@ -4,7 +4,9 @@ remote hits alone; a cache that does not answer costs one warning, never the bui
 
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +22,23 @@ SCRIPTS = WORKSPACE / "tools/buildroot/buildroot.sh"
 PROCESSES = re.compile(r"INFO: (\d+) process(?:es)?: (.*)\.")
 
 
+def on_disk(name: str) -> Path:
+    """A fresh directory under TEST_TMPDIR, on disk: pytest's tmp_path is in the build root's /tmp,
+    a tmpfs the tests share, and two output bases and a cache of //server:image would crowd out
+    the others (seen: wrapper_test then found too little free space)."""
+    return Path(tempfile.mkdtemp(prefix=name, dir=os.environ["TEST_TMPDIR"]))
+
+
+def remove(directory: Path) -> None:
+    """Output bases hold read-only folders."""
+    subprocess.run(["chmod", "-R", "u+w", str(directory)], check=False)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def webdav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def webdav() -> Iterator[str]:
     """nginx serving GET and PUT (WebDAV) from a fresh directory: what Bazel's HTTP cache needs."""
-    workdir = tmp_path_factory.mktemp("nginx")
+    workdir = on_disk("nginx-")
     (workdir / "store").mkdir()
     port = free_port()
     config = workdir / "nginx.conf"
@@ -47,6 +62,7 @@ def webdav(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
+        remove(workdir)
 
 
 def build(output_root: Path, remote_cache: str, *targets: str) -> subprocess.CompletedProcess:
@@ -84,8 +100,8 @@ def process_counts(stderr: str) -> dict[str, int]:
     return {kind.split(" ", 1)[1]: int(kind.split(" ", 1)[0]) for kind in kinds.split(", ")}
 
 
-def test_a_second_output_base_builds_the_server_image_from_remote_hits_alone(webdav: str, tmp_path: Path) -> None:
-    first, second = tmp_path / "first", tmp_path / "second"
+def test_a_second_output_base_builds_the_server_image_from_remote_hits_alone(webdav: str) -> None:
+    first, second = on_disk("first-"), on_disk("second-")
     try:
         filled = build(first, webdav, "//server:image", "//server:image.digest")
         assert filled.returncode == 0, filled.stderr[-3000:]
@@ -104,8 +120,9 @@ def test_a_second_output_base_builds_the_server_image_from_remote_hits_alone(web
         assert local.returncode == 0, local.stderr[-3000:]
         assert "remote cache hit" not in process_counts(local.stderr)
     finally:
-        shutdown(first)
-        shutdown(second)
+        for output_root in (first, second):
+            shutdown(output_root)
+            remove(output_root)
 
 
 def remote_cache_rc(cache: Path, url: str) -> subprocess.CompletedProcess:
