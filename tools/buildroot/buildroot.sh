@@ -56,6 +56,34 @@ buildroot::check_userns() {
     buildroot::die "user namespaces are disabled; enable them (sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=15000) and retry"
 }
 
+# A normal user works in a user namespace of their own, where they are uid 0 and their first
+# block of subordinate ids (/etc/subuid, /etc/subgid) is uids 1-65535: the root's files keep
+# their owners (apt's _apt, postgres, the images' nonroot 65532), and nothing inside holds a
+# privilege over the host. Root runs the command as it is.
+buildroot::as_root() {
+  if ((EUID == 0)); then
+    "$@"
+  else
+    unshare --user --map-user=0 --map-group=0 --map-auto -- "$@"
+  fi
+}
+
+# What a normal user needs for buildroot::as_root: newuidmap/newgidmap, and a block of at least
+# 65536 subordinate ids (so uid 65532 exists inside). Each gap is one line with the command.
+buildroot::check_user() {
+  ((EUID != 0)) || return 0
+  buildroot::require_tools newuidmap:uidmap newgidmap:uidmap
+  local user file
+  user=$(id -un)
+  for file in /etc/subuid /etc/subgid; do
+    awk -F: -v name="$user" -v uid="$EUID" '$1 == name || $1 == uid {exit !($3 >= 65536)} END {if (NR == 0) exit 1}' \
+      "$file" 2>/dev/null && grep -qE "^($user|$EUID):" "$file" ||
+      buildroot::die "$user needs 65536 subordinate ids in $file; as root run: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 $user"
+  done
+  buildroot::as_root true 2>/dev/null ||
+    buildroot::die "newuidmap cannot map $user's subordinate ids; check that /usr/bin/newuidmap and newgidmap are setuid root (apt-get install --reinstall uidmap)"
+}
+
 # The Debian mirror: BAZEL_BUILDROOT_MIRROR, else the host's own apt sources (deb822 or one-line).
 buildroot::mirror() {
   if [[ -n ${BAZEL_BUILDROOT_MIRROR:-} ]]; then
@@ -87,35 +115,44 @@ buildroot::check_disk() {
     buildroot::die "only $((free / 1024)) MiB free in $dir; the build root needs 4 GiB: free space or set BAZEL_BUILDROOT_CACHE"
 }
 
-# Runs a command inside a root being provisioned: proc and dev mounted, host DNS, clean env.
+# Runs a command inside a root being provisioned (mmdebstrap has mounted /proc, /sys and /dev
+# there): a clean environment, as root of the root.
 buildroot::in_new_root() {
   local root=$1
   shift
-  bwrap --unshare-ipc --unshare-uts --die-with-parent \
-    --bind "$root" / --proc /proc --dev-bind /dev /dev --ro-bind /etc/resolv.conf /etc/resolv.conf \
-    --perms 1777 --tmpfs /tmp --clearenv --setenv PATH /usr/sbin:/usr/bin:/sbin:/bin --setenv HOME /root \
-    --setenv LANG C.UTF-8 --setenv DEBIAN_FRONTEND noninteractive "$@"
+  chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive "$@"
 }
 
-# Builds the root recipe.sh describes into $1 (a fresh temporary directory).
+# Builds the root recipe.sh describes and writes it to $1 as a zstd tarball. mmdebstrap lays the
+# base, as root or, for a normal user, in a user namespace of its own (--mode=unshare); its
+# customize hook, buildroot::customize, does the rest inside the new root with the root's apt.
 buildroot::provision() {
-  local root=$1 mirror stanza path suites extra extra_ca
-  [[ $(id -u) == 0 ]] || buildroot::die "provisioning the build root needs root (debootstrap); run tools/bazel once as root"
-  buildroot::require_tools debootstrap:debootstrap zstd:zstd
+  local tarball=$1 mirror mode=root hook
+  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+  buildroot::require_tools mmdebstrap:mmdebstrap zstd:zstd
+  ((EUID == 0)) || mode=unshare
   mirror=$(buildroot::mirror)
 
-  buildroot::say "[1/6] checking the Debian mirror"
+  buildroot::say "[1/5] checking the Debian mirror"
   buildroot::check_mirror "$mirror"
 
-  buildroot::say "[2/6] debootstrap $BUILDROOT_VARIANT $BUILDROOT_SUITE"
-  # An explicit keyring: debootstrap then refuses a Release file it cannot verify, instead of
+  buildroot::say "[2/5] mmdebstrap --mode=$mode $BUILDROOT_VARIANT $BUILDROOT_SUITE"
+  # An explicit keyring: mmdebstrap then refuses a Release file it cannot verify, instead of
   # silently skipping the check when its default keyring is missing.
-  local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
   [[ -f $keyring ]] || buildroot::die "no Debian archive keyring at $keyring; run: apt-get install debian-archive-keyring"
-  PATH="$PATH:/usr/sbin:/sbin" debootstrap --keyring="$keyring" --variant="$BUILDROOT_VARIANT" "$BUILDROOT_SUITE" "$root" "$mirror" >&2 ||
-    buildroot::die "debootstrap failed (log above); check the mirror or set BAZEL_BUILDROOT_MIRROR"
+  # mmdebstrap runs the hook as `sh -c HOOK exec ROOT`; the tarball goes to stdout, logs to stderr.
+  hook="bash -c 'set -euo pipefail; source \"\$0\" && buildroot::customize \"\$1\" \"\$2\" >&2' $(printf %q "$BUILDROOT_DIR/buildroot.sh") \"\$1\" $(printf %q "$mirror")"
+  mmdebstrap --quiet --mode="$mode" --variant="$BUILDROOT_VARIANT" --keyring="$keyring" --format=tar \
+    --customize-hook="$hook" "$BUILDROOT_SUITE" - "$mirror" | zstd -T0 -3 -q -o "$tarball" ||
+    buildroot::die "provisioning failed (log above); check the mirror, or a pinned version in tools/buildroot/recipe.sh"
+}
 
-  buildroot::say "[3/6] apt sources, pins and options"
+# mmdebstrap's customize hook: the recipe's sources, pins and packages, then its finishing step,
+# run in the new root at $1 with the root's own apt.
+buildroot::customize() {
+  local root=$1 mirror=$2 stanza path suites extra extra_ca
+  buildroot::say "[3/5] apt sources, pins and options"
   rm -f "$root/etc/apt/sources.list"
   for stanza in "${BUILDROOT_SOURCES[@]}"; do
     IFS='|' read -r path suites extra <<<"$stanza"
@@ -127,25 +164,30 @@ buildroot::provision() {
   printf '%s' "$BUILDROOT_APT_PREFERENCES" >"$root/etc/apt/preferences.d/buildroot"
   printf '%s' "$BUILDROOT_APT_CONF" >"$root/etc/apt/apt.conf.d/90buildroot"
 
-  buildroot::say "[4/6] installing ${#BUILDROOT_PACKAGES[@]} pinned packages"
-  buildroot::in_new_root "$root" apt-get update >&2 ||
-    buildroot::die "apt-get update failed in the build root (log above); check the mirror"
-  buildroot::in_new_root "$root" apt-get install -y "${BUILDROOT_PACKAGES[@]}" >&2 ||
-    buildroot::die "a pinned package is missing from the mirror (log above); update its version in tools/buildroot/recipe.sh"
+  buildroot::say "[4/5] installing ${#BUILDROOT_PACKAGES[@]} pinned packages"
+  buildroot::in_new_root "$root" apt-get update || {
+    buildroot::say "error: apt-get update failed in the build root (log above); check the mirror"
+    return 1
+  }
+  buildroot::in_new_root "$root" apt-get install -y "${BUILDROOT_PACKAGES[@]}" || {
+    buildroot::say "error: a pinned package is missing from the mirror (log above); update its version in tools/buildroot/recipe.sh"
+    return 1
+  }
 
-  buildroot::say "[5/6] trusting the host's CA certificates; finishing the recipe"
+  buildroot::say "[5/5] trusting the host's CA certificates; finishing the recipe"
   # Corporate proxies and TLS-intercepting mirrors: pip, git and Bazel's Java downloader need these.
   for extra_ca in /usr/local/share/ca-certificates/*.crt; do
     [[ -e $extra_ca ]] && cp "$extra_ca" "$root/usr/local/share/ca-certificates/"
   done
-  buildroot::in_new_root "$root" update-ca-certificates >&2
+  buildroot::in_new_root "$root" update-ca-certificates
   buildroot::in_new_root "$root" apt-get clean
   # The one place the mirror is discovered: everything in the root (the @debian repository rule,
   # the Debian relock) reads BAZEL_BUILDROOT_MIRROR, which buildroot::run sets from this file.
   printf '%s\n' "$mirror" >"$root/etc/buildroot-mirror"
+  # mmdebstrap copies the host's resolv.conf and hostname in; tools/bazel binds the live ones.
+  rm -f "$root/etc/resolv.conf" "$root/etc/hostname"
   # shellcheck disable=SC2090 # declare -p quotes the values itself
-  buildroot::in_new_root "$root" bash -c "set -euo pipefail; $(declare -p BUILDROOT_MOCK_MODULES BUILDROOT_MOCK_ZLIB_BUILD BUILDROOT_SHARE); $(declare -f buildroot_recipe_finish); buildroot_recipe_finish" ||
-    buildroot::die "the recipe's finishing step failed (log above)"
+  buildroot::in_new_root "$root" bash -c "set -euo pipefail; $(declare -p BUILDROOT_MOCK_MODULES BUILDROOT_MOCK_ZLIB_BUILD BUILDROOT_SHARE); $(declare -f buildroot_recipe_finish); buildroot_recipe_finish"
 }
 
 # Makes sure roots/<key> exists, restoring or provisioning it under a lock. Prints its path.
@@ -162,11 +204,11 @@ buildroot::ensure_root() {
     flock "$lock"
     if [[ ! -d $root ]]; then
       buildroot::check_disk "$cache"
-      rm -rf "$cache/roots"/.partial-* # left by a run that was killed outright
+      buildroot::as_root rm -rf "$cache/roots"/.partial-* # left by a run that was killed outright
       # A failed or interrupted run leaves no half-built root that a later run would trust.
       BUILDROOT_PARTIAL=$(mktemp -d "$cache/roots/.partial-$key.XXXXXX")
       BUILDROOT_PARTIAL_TARBALL="$tarball.partial"
-      trap 'rm -rf "$BUILDROOT_PARTIAL" "$BUILDROOT_PARTIAL_TARBALL"' EXIT
+      trap 'buildroot::as_root rm -rf "$BUILDROOT_PARTIAL"; rm -f "$BUILDROOT_PARTIAL_TARBALL"' EXIT
       local tmp=$BUILDROOT_PARTIAL
       chmod 755 "$tmp"
       started=$SECONDS
@@ -175,19 +217,18 @@ buildroot::ensure_root() {
         buildroot::say "the cached root $tarball does not match its recorded sha256; provisioning afresh"
         rm -f "$tarball" "$tarball.sha256"
       fi
-      if [[ -f $tarball ]]; then
-        buildroot::require_tools zstd:zstd
-        buildroot::say "restoring the build root $key from $tarball"
-        zstd -dc -q <"$tarball" | tar -C "$tmp" --numeric-owner -xpf - ||
-          buildroot::die "cannot restore $tarball; delete it to re-provision"
-      else
+      if [[ ! -f $tarball ]]; then
         buildroot::say "provisioning the build root $key (recipe: tools/buildroot/recipe.sh); this takes a few minutes"
-        buildroot::provision "$tmp"
-        buildroot::say "[6/6] caching the root as $tarball"
-        tar -C "$tmp" --numeric-owner -cf - . | zstd -T0 -3 -q -o "$tarball.partial" &&
-          (cd "$cache/tarballs" && sha256sum "$key.tar.zst.partial" | sed 's/\.partial$//' >"$key.tar.zst.sha256") &&
-          mv "$tarball.partial" "$tarball"
+        buildroot::provision "$tarball.partial"
+        (cd "$cache/tarballs" && sha256sum "$key.tar.zst.partial" | sed 's/\.partial$//' >"$key.tar.zst.sha256")
+        mv "$tarball.partial" "$tarball"
       fi
+      # One way in, whoever made the tarball: extracted as root of buildroot::as_root, so a
+      # normal user's copy keeps every owner too. /dev is bound from the host at run time.
+      buildroot::require_tools zstd:zstd
+      buildroot::say "restoring the build root $key from $tarball"
+      zstd -dc -q <"$tarball" | buildroot::as_root tar -C "$tmp" --numeric-owner --exclude='./dev/*' -xpf - ||
+        buildroot::die "cannot restore $tarball; delete it to re-provision"
       mv "$tmp" "$root"
       trap - EXIT
       buildroot::say "build root $key ready in $((SECONDS - started)) s"
@@ -202,7 +243,7 @@ buildroot::ensure_root() {
 buildroot::prune() {
   local cache=$1 key=$2 old
   for old in "$cache/roots"/*; do
-    [[ $old == "$cache/roots/$key" || ! -d $old ]] || rm -rf "$old"
+    [[ $old == "$cache/roots/$key" || ! -d $old ]] || buildroot::as_root rm -rf "$old"
   done
   # shellcheck disable=SC2012 # the tarballs' names are ours: <key>.tar.zst
   ls -t "$cache/tarballs"/*.tar.zst 2>/dev/null | tail -n +$((BUILDROOT_KEEP_TARBALLS + 1)) |
@@ -223,6 +264,24 @@ buildroot::pip_config_paths() {
     [[ -e $word ]] && printf '%s\0' "$word"
   done
 }
+
+# The capabilities everything in the root keeps (setpriv's names); every other one is dropped
+# (sys_module, sys_rawio, sys_time, sys_boot, bpf, mac_admin, ...). Who needs each:
+#   sys_admin       mount and namespaces: Bazel's linux-sandbox, nested bwrap, runc, podman, unshare
+#   sys_chroot      linux-sandbox and runc (pivot_root/chroot into a rootfs)
+#   setuid setgid   setpriv to postgres (tests/support/postgres.py), runc and podman switching to
+#                   an image's user (65532), newuidmap
+#   chown fowner dac_override fsetid  restoring a root (tests/buildroot), umoci unpack, podman storage
+#   mknod           device nodes runc and podman create in a container's /dev
+#   kill            stopping processes of other users: postgres, containers
+#   sys_ptrace      podman exec and health checks: joining the namespaces of a container process
+#                   that runs as another user (65532) means opening its /proc/PID/ns
+#   setpcap setfcap net_bind_service  the default capabilities runc and podman give a container
+#   net_admin net_raw  podman's bridge networks (netavark, nftables) in the compose tests
+BUILDROOT_CAPABILITIES=(
+  sys_admin sys_chroot setuid setgid chown fowner dac_override fsetid mknod kill sys_ptrace setpcap
+  setfcap net_bind_service net_admin net_raw
+)
 
 # Extra bubblewrap arguments and NAME VALUE environment pairs for the next buildroot::run.
 BUILDROOT_EXTRA_ARGS=()
@@ -245,6 +304,7 @@ buildroot::run() {
     --clearenv --setenv PATH /usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
     --setenv HOME /root --setenv USER "$(id -un)" --setenv LANG C.UTF-8
     --setenv BAZEL_BUILDROOT_CACHE "$cache" --setenv BAZEL_BUILDROOT_WORKSPACE "$workspace"
+    --setenv BAZEL_BUILDROOT_KEY "$(buildroot::key)"
   )
   while IFS= read -r -d '' path; do
     args+=(--ro-bind "$path" "$path")
@@ -281,7 +341,12 @@ buildroot::run() {
   [[ -t 0 ]] || args+=(--new-session)
   # The root itself stays as provisioned: nothing run in it can change the cached copy.
   args+=("${BUILDROOT_EXTRA_ARGS[@]}" --remount-ro / --chdir "$dir")
-  bwrap "${args[@]}" "$@"
+  # Only the capabilities builds and tests use, in the bounding set, so no exec inside can regain
+  # another (bwrap's --cap-drop leaves the bounding set whole). For a normal user they are those
+  # of their own user namespace, which grant nothing over the host.
+  local bounding=-all
+  for var in "${BUILDROOT_CAPABILITIES[@]}"; do bounding+=",+$var"; done
+  buildroot::as_root setpriv --bounding-set "$bounding" bwrap "${args[@]}" "$@"
 }
 
 # --config=remote-cache's URL, from BAZEL_REMOTE_CACHE, goes where .bazelrc try-imports it
@@ -332,15 +397,24 @@ buildroot::run_handoffs() {
 # Points the next buildroot::run at the build root's own podman (tools/podman, tools/compose):
 # storage under the cache, the host's network, and the settings tools/containers/podman_config.py
 # writes for every podman this project runs.
+# Root's containers get cgroups; a normal user's cannot (see podman_config.py --no-cgroups).
 buildroot::podman_config() {
-  local root=$1 dir line
+  local root=$1 dir line options=(--host-network)
   dir="$(buildroot::cache_dir)/podman"
-  mkdir -p "$dir/storage" "$dir/run" "$dir/var-run/lock" "$dir/var-cache"
-  BUILDROOT_EXTRA_ARGS+=(--bind /sys/fs/cgroup /sys/fs/cgroup --bind "$dir" "$dir" --bind "$dir/var-run" /run
-    --bind "$dir/var-cache" /var/cache/containers)
+  mkdir -p "$dir/storage" "$dir/run" "$dir/var-run/lock" "$dir/var-cache" "$dir/shm"
+  # /dev/shm of its own keeps podman's lock table (libpod_lock) with this store, apart from any
+  # other podman on the host, whose table another user could not open anyway.
+  BUILDROOT_EXTRA_ARGS+=(--bind "$dir" "$dir" --bind "$dir/var-run" /run --bind "$dir/var-cache" /var/cache/containers
+    --bind "$dir/shm" /dev/shm)
+  if ((EUID == 0)); then
+    BUILDROOT_EXTRA_ARGS+=(--bind /sys/fs/cgroup /sys/fs/cgroup)
+  else
+    BUILDROOT_EXTRA_ARGS+=(--tmpfs /sys/fs/cgroup)
+    options+=(--no-cgroups)
+  fi
   while IFS= read -r line; do
     BUILDROOT_EXTRA_ENV+=("${line%%=*}" "${line#*=}")
   done < <(buildroot::run "$root" python3 "$BUILDROOT_DIR/../containers/podman_config.py" \
-    --dir "$dir" --graphroot "$dir/storage" --runroot "$dir/run" --host-network)
+    --dir "$dir" --graphroot "$dir/storage" --runroot "$dir/run" "${options[@]}")
   BUILDROOT_EXTRA_ENV+=(PODMAN_IGNORE_CGROUPSV1_WARNING 1)
 }

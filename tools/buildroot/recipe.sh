@@ -10,6 +10,8 @@
 # (trixie) with only the bazel-* packages pinned from sid.
 
 BUILDROOT_SUITE=trixie
+# mmdebstrap's minbase: the Essential packages and apt. The packages below are installed on top
+# by the root's own apt, so the host's apt version decides nothing but that base.
 BUILDROOT_VARIANT=minbase
 
 # deb822 stanzas: "<archive path> | <suites> [| <extra field>]". The provisioner prefixes the
@@ -73,6 +75,8 @@ BUILDROOT_PACKAGES=(
   runc=1.1.15+ds1-2+deb13u1
   docker-registry=2.8.3+ds1-2+b8
   podman=5.4.2+ds1-2+b2
+  # A normal user's tools/podman: podman runs containers without cgroups only with crun.
+  crun=1.21-1
   # Compose stacks on that podman (tools/compose, tests/airflow:compose_up_test): bridge networks
   # with name resolution, and docker-compose through podman's API. Not podman-compose 1.3, which
   # wraps every health check in /bin/sh, which distroless images do not have.
@@ -84,7 +88,7 @@ BUILDROOT_PACKAGES=(
   # bubblewrap and zstd also let tools/bazel itself run in the root, for its own tests.
   bubblewrap=0.12.0-1~deb13u1
   zstd=1.5.7+dfsg-1+deb13u1
-  debootstrap=1.0.141
+  mmdebstrap=1.5.7-1+deb13u1
   postgresql-17=17.12-0+deb13u1
   # A WebDAV server for the remote cache's test: Bazel's HTTP cache protocol is GET and PUT.
   nginx=1.26.3-3+deb13u11
