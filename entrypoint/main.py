@@ -5,21 +5,36 @@
 3. set the MLflow tracking variables;
 4. exec uvicorn, which becomes PID 1 and handles SIGTERM.
 
-Every misconfiguration ends here with one line naming the fix and its own exit code
-(entrypoint/failures.py); uvicorn is never started then.
+Before the exec it also loads the model and scores one sample, so an artifact that verifies but
+does not load fails here. Every failure ends here with one line naming the fix and its own exit
+code (entrypoint/failures.py), SIGTERM and SIGINT included; uvicorn is never started then.
+`--check` does every step but the exec, and exits 0.
 """
 
 import errno
 import logging
+import math
 import os
+import signal
 import socket
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 from entrypoint import storage
-from entrypoint.failures import Exit, Failure
+from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings, from_environment
+
+# One penguin the default model and any retrained one must score (a row of the training table).
+SAMPLE = {
+    "bill_length_mm": 39.1,
+    "bill_depth_mm": 18.7,
+    "flipper_length_mm": 181.0,
+    "body_mass_g": 3750.0,
+    "island": "Torgersen",
+    "sex": "male",
+}
 
 log = logging.getLogger("entrypoint")
 
@@ -68,6 +83,25 @@ def check_port(settings: Settings) -> None:
                 Exit.BAD_SETTING,
                 f"cannot listen on {settings.host}:{settings.port} ({error.strerror}); check HOST and PORT",
             ) from None
+        except (UnicodeError, ValueError) as error:  # a host name IDNA cannot encode, or a NUL in it
+            raise Failure(Exit.BAD_SETTING, f"HOST={settings.host!r} is not a host name or address ({error})") from None
+
+
+def check_model(settings: Settings) -> None:
+    """Loads the verified artifacts and scores SAMPLE, as the server will."""
+    from server.model import artifacts, pipeline
+
+    try:
+        transformer, model, _, _ = artifacts.load(storage.project_dir(settings), settings.pointers)
+        probabilities = pipeline.predict_proba(transformer, model, [SAMPLE])[0]
+        if not math.isclose(sum(probabilities), 1.0, abs_tol=1e-6):
+            raise ValueError(f"its probabilities sum to {sum(probabilities)}")
+    except Exception as error:  # skops, sklearn and numpy raise many types; each means: unusable
+        raise Failure(
+            Exit.MODEL_UNUSABLE,
+            f"the artifacts verify but are not a model this server can use ({one_line(error)}); "
+            "publish a model trained by this version's server/model, or point the remote at one",
+        ) from None
 
 
 def uvicorn_command(settings: Settings) -> list[str]:
@@ -100,15 +134,19 @@ def run() -> list[str]:
     )
     storage.prepare_workdir(settings)
     settings = storage.fetch_pointers(settings)
+    storage.check_pointers(settings)
     storage.configure(settings)
     storage.preflight(settings)
     hashes = storage.pull(settings)
     log.info("entrypoint:   verified %s", ", ".join(f"{name} md5 {md5}" for name, md5 in hashes.items()))
+    check_model(settings)
+    log.info("entrypoint:   the model loads and scores a sample")
     log.info("entrypoint: [3/4] MLflow tracking at %s", settings.tracking_uri)
     set_mlflow_variables(settings)
     check_port(settings)
     os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))
     os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
+    os.environ["MAX_BATCH_SIZE"] = str(settings.max_batch_size)
     command = uvicorn_command(settings)
     log.info(
         "entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers
@@ -116,16 +154,35 @@ def run() -> list[str]:
     return command
 
 
+def interrupted(signum: int, _: FrameType | None) -> None:
+    """As PID 1, Python would ignore SIGTERM: end the start-up instead. Raised here, the failure
+    unwinds through subprocess.run, which kills a running `dvc pull` on its way out."""
+    name = signal.Signals(signum).name
+    code = Exit.TERMINATED if signum == signal.SIGTERM else Exit.INTERRUPTED
+    raise Failure(code, f"{name} during start-up; stopped before the server started")
+
+
 def main() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, interrupted)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Elapsed("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
     try:
         command = run()
     except Failure as failure:
-        print(f"entrypoint: error: {failure}", file=sys.stderr)
+        print(f"entrypoint: error: {one_line(failure)}", file=sys.stderr)
         sys.exit(failure.code)
+    except Exception as error:  # a bug: still one line and a documented code, never a traceback
+        print(
+            f"entrypoint: error: unexpected {type(error).__name__}: {one_line(error)}; this is a bug, please report it",
+            file=sys.stderr,
+        )
+        sys.exit(Exit.PULL_FAILED)
     sys.stderr.flush()
+    if "--check" in sys.argv[1:]:
+        log.info("entrypoint: --check: everything is in place; not starting uvicorn")
+        return
     os.execv(command[0], command)
 
 

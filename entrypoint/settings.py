@@ -2,12 +2,19 @@
 before anything starts."""
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+# botocore's own checks, so a value passes here exactly when boto3 would accept it.
+from botocore.handlers import VALID_BUCKET, VALID_S3_ARN
+from botocore.utils import is_valid_endpoint_url, is_valid_ipv6_endpoint_url
 
 from entrypoint.failures import Exit, Failure
 from server.model import pointers
+
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 # Where the image (and `bazel run`) keeps the default model: the runfiles of this binary.
 MAIN_REPOSITORY = Path(__file__).parent.parent
@@ -29,6 +36,7 @@ class Settings:
     workers: int
     log_level: str
     tracking_uri: str
+    max_batch_size: int
 
     @property
     def is_s3(self) -> bool:
@@ -41,21 +49,42 @@ class Settings:
 
 def _integer(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = env.get(name, "").strip() or str(default)
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Failure(Exit.BAD_SETTING, f"{name}={raw!r} is not a whole number; set it to {low}..{high}") from None
+    if not WHOLE_NUMBER.fullmatch(raw):
+        raise Failure(Exit.BAD_SETTING, f"{name}={raw!r} is not a whole number; set it to {low}..{high}")
+    value = int(raw)
     if not low <= value <= high:
         raise Failure(Exit.BAD_SETTING, f"{name}={value} is out of range; set it to {low}..{high}")
     return value
+
+
+def _url(name: str, value: str) -> SplitResult:
+    """urlsplit, with its ValueError (a bad IPv6 literal or port) as one line."""
+    try:
+        parts = urlsplit(value)
+        _ = parts.port
+    except ValueError as error:
+        raise Failure(Exit.BAD_SETTING, f"{name}={value!r} is not a valid URL ({error})") from None
+    return parts
+
+
+def _s3_url(name: str, value: str, purpose: str) -> None:
+    """s3://BUCKET/PATH, with a bucket name that S3 (and botocore) accepts."""
+    parts = _url(name, value)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise Failure(Exit.BAD_SETTING, f"{name}={value!r} must be s3://BUCKET/PATH ({purpose})")
+    if not (VALID_BUCKET.fullmatch(parts.netloc) or VALID_S3_ARN.fullmatch(parts.netloc)):
+        raise Failure(
+            Exit.BAD_SETTING,
+            f"{name}={value!r} names the bucket {parts.netloc!r}, which S3 does not allow; "
+            "use letters, digits, dots, hyphens and underscores",
+        )
 
 
 def from_environment(env: dict[str, str] | None = None) -> Settings:
     env = dict(os.environ if env is None else env)
     remote = env.get("DVC_REMOTE_URL", "").strip() or str(DEFAULT_REMOTE)
     if remote.startswith("s3://"):
-        if not urlsplit(remote).netloc:
-            raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_URL={remote!r} names no bucket; use s3://BUCKET/PATH")
+        _s3_url("DVC_REMOTE_URL", remote, "the DVC remote")
         keys = [name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if env.get(name)]
         if len(keys) == 1:
             missing = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} - set(keys)
@@ -68,14 +97,14 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
             Exit.BAD_SETTING, f"DVC_REMOTE_URL={remote!r} is neither s3://BUCKET/PATH nor an absolute local path"
         )
     pointers_url = env.get("DVC_POINTERS_URL", "").strip().rstrip("/") or None
-    if pointers_url and not (pointers_url.startswith("s3://") and urlsplit(pointers_url).netloc):
-        raise Failure(
-            Exit.BAD_SETTING,
-            f"DVC_POINTERS_URL={pointers_url!r} must be s3://BUCKET/PATH (where the pipeline publishes .dvc files)",
-        )
+    if pointers_url:
+        _s3_url("DVC_POINTERS_URL", pointers_url, "where the pipeline publishes .dvc files")
     endpoint = env.get("DVC_REMOTE_ENDPOINT_URL", "").strip() or None
-    if endpoint and urlsplit(endpoint).scheme not in ("http", "https"):
-        raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_ENDPOINT_URL={endpoint!r} must be an http(s):// URL")
+    if endpoint and not (
+        _url("DVC_REMOTE_ENDPOINT_URL", endpoint).scheme in ("http", "https")
+        and (is_valid_endpoint_url(endpoint) or is_valid_ipv6_endpoint_url(endpoint))
+    ):
+        raise Failure(Exit.BAD_SETTING, f"DVC_REMOTE_ENDPOINT_URL={endpoint!r} must be an http(s)://HOST[:PORT] URL")
     workdir = Path(env.get("MODEL_WORKDIR", "").strip() or "/tmp/prediction-server")
     if not workdir.is_absolute():
         raise Failure(Exit.BAD_SETTING, f"MODEL_WORKDIR={str(workdir)!r} must be an absolute path")
@@ -95,4 +124,5 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         workers=_integer(env, "WEB_CONCURRENCY", 1, 1, 64),
         log_level=level,
         tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip() or f"file://{workdir / 'mlruns'}",
+        max_batch_size=_integer(env, "MAX_BATCH_SIZE", 1000, 1, 100_000),
     )

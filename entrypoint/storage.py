@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from entrypoint.failures import Exit, Failure
+from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings
 from server.model import pointers
 
@@ -55,11 +55,30 @@ def prepare_workdir(settings: Settings) -> None:
 
 def configure(settings: Settings) -> None:
     """A DVC project (no git) holding the pointer files, its default remote set in the project's
-    local config, as `dvc remote add --local -d` would. Credentials stay in the environment."""
+    local config, as `dvc remote add --local -d` would. Credentials stay in the environment.
+    A persistent MODEL_WORKDIR keeps the project between starts, so it may be stale or full."""
+    from dvc.exceptions import DvcException
+
+    project = project_dir(settings)
+    try:
+        _configure(settings, project)
+    except OSError as error:
+        raise Failure(
+            Exit.UNWRITABLE_WORKDIR,
+            f"cannot write the DVC project in {project} ({error.strerror or error}); "
+            "free space there or point MODEL_WORKDIR at a writable directory",
+        ) from None
+    except DvcException as error:
+        raise Failure(
+            Exit.UNWRITABLE_WORKDIR,
+            f"the DVC project in {project} is unusable ({one_line(error)}); delete {project} and start again",
+        ) from None
+
+
+def _configure(settings: Settings, project: Path) -> None:
     from dvc.repo import Repo
 
     dvc_environment(settings)
-    project = project_dir(settings)
     project.mkdir(parents=True, exist_ok=True)
     repo = Repo(str(project)) if (project / ".dvc").is_dir() else Repo.init(str(project), no_scm=True)
     with repo.config.edit("repo") as config:
@@ -71,15 +90,19 @@ def configure(settings: Settings) -> None:
         config["remote"] = {"origin": remote}
         config["core"]["remote"] = "origin"
     repo.close()
-    for pointer in sorted(settings.pointers.glob("*.dvc")):
-        shutil.copyfile(pointer, project / pointer.name)
+    for name in pointers.ARTIFACTS:
+        shutil.copyfile(settings.pointers / f"{name}.dvc", project / f"{name}.dvc")
 
 
 def object_keys(settings: Settings) -> dict[str, str]:
     """artifact -> where DVC 3 stores it in a remote: files/md5/<2 hex>/<30 hex>."""
     keys = {}
     for name in pointers.ARTIFACTS:
-        digest = pointers.recorded_md5(settings.pointers / f"{name}.dvc")
+        try:
+            digest = pointers.recorded_md5(settings.pointers / f"{name}.dvc")
+        except pointers.ArtifactError as error:
+            where = settings.pointers_url or "DVC_POINTERS_DIR"
+            raise Failure(Exit.CORRUPT_ARTIFACT, f"{error}; publish the pointer files again, or fix {where}") from None
         keys[name] = f"files/md5/{digest[:2]}/{digest[2:]}"
     return keys
 
@@ -101,8 +124,15 @@ def preflight(settings: Settings) -> None:
     bucket, prefix = settings.bucket_and_prefix
     client = s3_client(settings)
     with s3_failures(settings, bucket):
-        client.head_bucket(Bucket=bucket)
+        # A 403 on the bucket is a wrong key, or a key without s3:ListBucket: the objects tell.
+        may_list = _may_list(client, bucket)
         missing = [name for name, key in keys.items() if not _exists(client, bucket, pointers.s3_key(prefix, key))]
+    if not may_list:
+        raise Failure(
+            Exit.BAD_CREDENTIALS,
+            f"the credentials may read the artifacts in bucket {bucket!r} but not list it; "
+            "grant them s3:ListBucket on the bucket, which dvc pull needs",
+        )
     if missing:
         raise Failure(
             Exit.MISSING_DATA,
@@ -122,6 +152,18 @@ def s3_client(settings: Settings):
     )
 
 
+def _may_list(client, bucket: str) -> bool:
+    import botocore.exceptions as errors
+
+    try:
+        client.head_bucket(Bucket=bucket)
+        return True
+    except errors.ClientError as error:
+        if error.response["Error"]["Code"] in ("403", "AccessDenied"):
+            return False
+        raise
+
+
 def _exists(client, bucket: str, key: str) -> bool:
     import botocore.exceptions as errors
 
@@ -138,15 +180,30 @@ def _exists(client, bucket: str, key: str) -> bool:
 def s3_failures(settings: Settings, bucket: str) -> Iterator[None]:
     """Turns S3 errors into the entrypoint's failures, each with its fix."""
     import botocore.exceptions as errors
+    from boto3.exceptions import Boto3Error
 
     where = settings.endpoint_url or "AWS S3"
     try:
         yield
     except errors.NoCredentialsError:
         raise Failure(Exit.BAD_SETTING, "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from None
+    except errors.SSLError as error:
+        raise Failure(
+            Exit.UNREACHABLE,
+            f"TLS with {where} failed ({one_line(error)}); give its CA in AWS_CA_BUNDLE, or fix its certificate",
+        ) from None
+    except errors.ProxyConnectionError as error:
+        raise Failure(
+            Exit.UNREACHABLE,
+            f"cannot reach {where} through the proxy ({one_line(error)}); check HTTPS_PROXY and NO_PROXY",
+        ) from None
     except (errors.EndpointConnectionError, errors.ConnectTimeoutError, errors.ReadTimeoutError) as error:
         raise Failure(
             Exit.UNREACHABLE, f"cannot reach {where} ({error}); check DVC_REMOTE_ENDPOINT_URL and the network"
+        ) from None
+    except errors.ParamValidationError as error:
+        raise Failure(
+            Exit.BAD_SETTING, f"S3 refused the request's parameters ({one_line(error)}); check {where} and the URLs"
         ) from None
     except errors.ClientError as error:
         code = error.response["Error"]["Code"]
@@ -161,6 +218,15 @@ def s3_failures(settings: Settings, bucket: str) -> Iterator[None]:
                 "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             ) from None
         raise Failure(Exit.UNREACHABLE, f"{where} answered {code} for bucket {bucket!r}; check the endpoint") from None
+    except (errors.BotoCoreError, Boto3Error) as error:
+        raise Failure(
+            Exit.UNREACHABLE, f"S3 at {where} failed ({one_line(error)}); check the endpoint and the network"
+        ) from None
+    except OSError as error:
+        raise Failure(
+            Exit.UNWRITABLE_WORKDIR,
+            f"cannot write to MODEL_WORKDIR ({error.strerror or error}); free space or fix MODEL_WORKDIR",
+        ) from None
 
 
 def fetch_pointers(settings: Settings) -> Settings:
@@ -185,6 +251,11 @@ def fetch_pointers(settings: Settings) -> Settings:
     return dataclasses.replace(settings, pointers=target)
 
 
+def check_pointers(settings: Settings) -> None:
+    """Every artifact's .dvc file is there and records an md5, before DVC reads them."""
+    object_keys(settings)
+
+
 def pull(settings: Settings) -> dict[str, str]:
     """`dvc pull`, retried with backoff on transient errors; returns the verified md5s."""
     for attempt in range(1, settings.pull_retries + 1):
@@ -197,6 +268,7 @@ def pull(settings: Settings) -> dict[str, str]:
             settings.pull_timeout,
         )
         try:
+            # A signal that ends the entrypoint meanwhile (main.py) makes subprocess.run kill dvc.
             result = dvc(settings, "pull", "--force", timeout=settings.pull_timeout)
             output = (result.stdout + result.stderr).strip()
         except subprocess.TimeoutExpired:

@@ -30,7 +30,12 @@ def pointer(path: Path) -> str:
 
 def recorded_md5(dvc_file: Path) -> str:
     try:
-        outs = yaml.safe_load(dvc_file.read_text())["outs"]
+        text = dvc_file.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "not text"
+        raise ArtifactError(f"cannot read the pointer file {dvc_file} ({reason})") from None
+    try:
+        outs = yaml.safe_load(text)["outs"]
         value = str(outs[0]["md5"])
     except (yaml.YAMLError, TypeError, KeyError, IndexError) as error:
         raise ArtifactError(f"{dvc_file} is not a DVC pointer file with an md5 ({type(error).__name__})") from None

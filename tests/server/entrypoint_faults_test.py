@@ -70,6 +70,15 @@ def test_bad_credentials(tmp_path: Path, s3: S3) -> None:
     assert_fails(result, port, 77, "refused the credentials", "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 
 
+def test_a_key_that_may_read_but_not_list_the_bucket(tmp_path: Path, s3: S3) -> None:
+    """Without s3:ListBucket, dvc pull fails ("3 files failed to download", seen here) although
+    every object is readable; the bucket's 403 is not a wrong key, and the line says so."""
+    access, secret = s3.get_only_key
+    env = s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins", AWS_ACCESS_KEY_ID=access, AWS_SECRET_ACCESS_KEY=secret)
+    result, port = start(tmp_path, **env)
+    assert_fails(result, port, 77, "may read the artifacts in bucket 'models' but not list it", "s3:ListBucket")
+
+
 def test_an_unreachable_endpoint(tmp_path: Path, s3: S3) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins", DVC_REMOTE_ENDPOINT_URL=dead))

@@ -15,8 +15,10 @@ from tests.support.network import free_port, is_listening
 from tests.support.processes import python_env, start_python, stop
 
 # moto checks signatures and IAM policies after this many requests: exactly the set-up below.
-SETUP_ACTIONS = 4
+SETUP_ACTIONS = 7
 ALLOW_S3 = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'
+# A key that may read objects but not list the bucket, as a narrowly scoped deploy key might.
+GET_ONLY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}'
 
 
 @dataclass
@@ -25,6 +27,7 @@ class S3:
     access_key: str
     secret_key: str
     bucket: str
+    get_only_key: tuple[str, str] = ("", "")  # (access key, secret): s3:GetObject alone
     region: str = "us-east-1"
 
     def env(self, **overrides: str) -> dict[str, str]:
@@ -72,8 +75,12 @@ def moto_s3(workdir: Path, bucket: str = "models", host: str = "127.0.0.1", chec
         iam.create_user(UserName="ci")
         iam.put_user_policy(UserName="ci", PolicyName="s3", PolicyDocument=ALLOW_S3)
         key = iam.create_access_key(UserName="ci")["AccessKey"]
+        iam.create_user(UserName="reader")
+        iam.put_user_policy(UserName="reader", PolicyName="s3", PolicyDocument=GET_ONLY)
+        reader = iam.create_access_key(UserName="reader")["AccessKey"]
         boto3.client("s3", **setup).create_bucket(Bucket=bucket)
-        yield S3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], bucket)
+        get_only = (reader["AccessKeyId"], reader["SecretAccessKey"])
+        yield S3(endpoint, key["AccessKeyId"], key["SecretAccessKey"], bucket, get_only)
     finally:
         stop(process)
 
