@@ -19,8 +19,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from server.app import tracking
+from server.app.limits import BodyLimit
 from server.app.observability import Metrics, RequestObserver
-from server.app.schemas import MAX_BATCH_SIZE, ModelInfo, Penguin, Prediction, PredictRequest, PredictResponse
+from server.app.schemas import (
+    MAX_BATCH_SIZE,
+    ErrorMessage,
+    ModelInfo,
+    Penguin,
+    Prediction,
+    PredictRequest,
+    PredictResponse,
+)
 from server.app.service import ModelService
 
 
@@ -32,6 +41,8 @@ def create_app(
 ) -> FastAPI:
     service = ModelService(artifacts_dir, pointers_dir or artifacts_dir)
     metrics = Metrics()
+    # A record in JSON is under 250 bytes; 1 KiB each leaves room for whitespace, not for abuse.
+    body_limit = 1024 * max_batch_size + 1024
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +88,16 @@ def create_app(
         )
 
     # async: a prediction takes a couple of milliseconds of CPU, less than a hop to the thread pool.
-    @app.post("/predict", response_model=PredictResponse)
+    @app.post(
+        "/predict",
+        response_model=PredictResponse,
+        responses={
+            413: {
+                "model": ErrorMessage,
+                "description": f"over {max_batch_size} records, or the body over {body_limit} bytes",
+            }
+        },
+    )
     async def predict(request: PredictRequest) -> PredictResponse:
         if len(request.records) > max_batch_size:
             raise HTTPException(413, f"at most {max_batch_size} records per request; got {len(request.records)}")
@@ -89,10 +109,15 @@ def create_app(
             model_version=str(service.metadata.get("version", "unknown")),
         )
 
-    @app.get("/metrics")
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(BodyLimit, max_bytes=body_limit)
     # Metrics are labelled by route, never by the raw URL: unknown paths share the label "other".
     app.add_middleware(RequestObserver, metrics=metrics, known_paths={route.path for route in app.routes})
     return app

@@ -8,9 +8,10 @@ MAX_BATCH_SIZE = 1000
 
 
 class Penguin(BaseModel):
-    """One penguin's measurements."""
+    """One penguin's measurements. Strict: a number must be a JSON number (not a bool, nor a
+    string), a category one of its strings."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     bill_length_mm: float | None = Field(None, ge=0, le=1000, examples=[39.1])
     bill_depth_mm: float | None = Field(None, ge=0, le=1000, examples=[18.7])
@@ -45,3 +46,7 @@ class ModelInfo(BaseModel):
     mlflow_model_version: str | None
     max_batch_size: int
     input_schema: dict
+
+
+class ErrorMessage(BaseModel):
+    detail: str

@@ -7,6 +7,8 @@ import os
 import threading
 from typing import Any
 
+from server.app.redaction import redact_url
+
 log = logging.getLogger("server.tracking")
 EXPERIMENT = "prediction-server"
 
@@ -18,7 +20,7 @@ def report_serving(metadata: dict[str, Any], hashes: dict[str, str]) -> threadin
 
 
 def _report(metadata: dict[str, Any], hashes: dict[str, str]) -> None:
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "")
+    uri = redact_url(os.environ.get("MLFLOW_TRACKING_URI", ""))
     try:
         import mlflow
 

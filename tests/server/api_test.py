@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from server.app.main import create_app
+from server.app.redaction import redact_url
 from server.model import artifacts, penguins
 from tests.support.penguin_records import held_out_records, offline_species
 
@@ -92,3 +95,66 @@ def test_metrics_count_requests_and_predictions(client: TestClient) -> None:
     assert "http_request_duration_seconds_bucket" in text
     client.get("/no/such/path")
     assert 'path="other",status="404"' in client.get("/metrics").text
+
+
+NOT_NUMBERS = st.one_of(
+    st.booleans(),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=1),
+)
+
+
+@given(
+    field=st.sampled_from(["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]), value=NOT_NUMBERS
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_a_measurement_must_be_a_json_number(client: TestClient, field: str, value: object) -> None:
+    """Strict types: `false` or `"3750"` is not a number, whatever pydantic could coerce it to."""
+    answer = client.post("/predict", json={"records": [{field: value}]})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["message"].startswith(f"0.{field}: ")
+
+
+@given(value=st.one_of(st.integers(0, 1000), st.floats(0, 1000, allow_nan=False)))
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_json_number_in_range_is_a_measurement(client: TestClient, value: float) -> None:
+    answer = client.post("/predict", json={"records": [{"bill_length_mm": value}]})
+    assert answer.status_code == 200, answer.text
+
+
+def test_the_openapi_document_declares_metrics_as_prometheus_text(client: TestClient) -> None:
+    declared = client.get("/openapi.json").json()["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(declared) == ["text/plain"]
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+
+
+@given(
+    user=st.text(st.characters(codec="ascii", exclude_characters="@/:?#[]"), min_size=1, max_size=12),
+    secret=st.text(st.characters(codec="ascii", exclude_characters="@/:?#[]"), min_size=4, max_size=24),
+)
+def test_a_logged_url_never_carries_its_credentials(user: str, secret: str) -> None:
+    url = f"https://{user}:{secret}@mlflow.example.com:5000/api"
+    assert redact_url(url) == "https://***@mlflow.example.com:5000/api"
+    assert redact_url("http://mlflow:5000") == "http://mlflow:5000"
+
+
+def test_a_body_over_the_byte_limit_is_refused_before_parsing(client: TestClient) -> None:
+    limit = 1024 * MAX_BATCH + 1024
+    padded = b'{"records": [{}]' + b" " * limit + b"}"
+    answer = client.post("/predict", content=padded, headers={"content-type": "application/json"})
+    assert answer.status_code == 413 and "over" in answer.json()["detail"]
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(client: TestClient) -> None:
+    limit = 1024 * MAX_BATCH + 1024
+
+    def chunks():
+        yield b'{"records": ['
+        for _ in range(limit // 64 + 2):
+            yield b'{"island": "Biscoe"},' + b" " * 43
+
+    answer = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert answer.status_code == 413, answer.text
+    responses = client.get("/openapi.json").json()["paths"]["/predict"]["post"]["responses"]
+    assert {"200", "413", "422"} <= set(responses)
