@@ -241,3 +241,16 @@ def test_the_subordinate_id_check_names_the_command(user: User, checkout: Path, 
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert f"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {NAME}" in result.stderr
+
+
+def test_a_missing_host_tool_names_the_apt_get_command(user: User, checkout: Path) -> None:
+    """A PATH with everything /usr/bin has but newuidmap and newgidmap, as on a host without uidmap."""
+    bin_dir = user.home / "bin-without-uidmap"
+    bin_dir.mkdir()
+    for tool in Path("/usr/bin").iterdir():
+        if tool.name not in ("newuidmap", "newgidmap"):
+            (bin_dir / tool.name).symlink_to(tool)
+    script = f'PATH={bin_dir} exec "$0" --version'
+    result = user.run("/usr/bin/bash", "-c", script, str(checkout / "tools/bazel"), cwd=checkout)
+    assert result.returncode == 2
+    assert result.stderr == "tools/bazel: error: missing host tools; install them first: apt-get install uidmap\n"

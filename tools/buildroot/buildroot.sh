@@ -38,7 +38,8 @@ buildroot::cache_dir() {
 buildroot::require_tools() {
   local entry missing=()
   for entry in "$@"; do
-    PATH="$PATH:/usr/sbin:/sbin" command -v "${entry%%:*}" >/dev/null 2>&1 || missing+=("${entry#*:}")
+    PATH="$PATH:/usr/sbin:/sbin" command -v "${entry%%:*}" >/dev/null 2>&1 ||
+      [[ " ${missing[*]} " == *" ${entry#*:} "* ]] || missing+=("${entry#*:}")
   done
   ((${#missing[@]})) || return 0
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
