@@ -25,6 +25,7 @@ from types import FrameType
 from entrypoint import storage
 from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings, from_environment
+from server.app.redaction import redact_url
 
 # One penguin the default model and any retrained one must score (a row of the training table).
 SAMPLE = {
@@ -64,6 +65,8 @@ def set_mlflow_variables(settings: Settings) -> None:
     if settings.tracking_uri.startswith("file:"):
         # MLflow 3 refuses its file store unless asked; it is the documented offline default here.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    # mlflow imports GitPython, which warns for 20 lines when the image has no git: it needs none.
+    os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
     # The server reports to MLflow in the background; keep a dead server from retrying for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -130,7 +133,7 @@ def run() -> list[str]:
     log.info(
         "entrypoint: [1/4] configuring DVC: remote %s%s",
         settings.remote_url,
-        f" at {settings.endpoint_url}" if settings.endpoint_url else "",
+        f" at {redact_url(settings.endpoint_url)}" if settings.endpoint_url else "",
     )
     storage.prepare_workdir(settings)
     settings = storage.fetch_pointers(settings)
@@ -141,7 +144,7 @@ def run() -> list[str]:
     log.info("entrypoint:   verified %s", ", ".join(f"{name} md5 {md5}" for name, md5 in hashes.items()))
     check_model(settings)
     log.info("entrypoint:   the model loads and scores a sample")
-    log.info("entrypoint: [3/4] MLflow tracking at %s", settings.tracking_uri)
+    log.info("entrypoint: [3/4] MLflow tracking at %s", redact_url(settings.tracking_uri))
     set_mlflow_variables(settings)
     check_port(settings)
     os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))

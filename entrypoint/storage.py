@@ -15,6 +15,7 @@ from pathlib import Path
 
 from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings
+from server.app.redaction import redact_url
 from server.model import pointers
 
 log = logging.getLogger("entrypoint")
@@ -182,7 +183,7 @@ def s3_failures(settings: Settings, bucket: str) -> Iterator[None]:
     import botocore.exceptions as errors
     from boto3.exceptions import Boto3Error
 
-    where = settings.endpoint_url or "AWS S3"
+    where = redact_url(settings.endpoint_url) if settings.endpoint_url else "AWS S3"
     try:
         yield
     except errors.NoCredentialsError:

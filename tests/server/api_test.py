@@ -113,7 +113,7 @@ def test_a_measurement_must_be_a_json_number(client: TestClient, field: str, val
     """Strict types: `false` or `"3750"` is not a number, whatever pydantic could coerce it to."""
     answer = client.post("/predict", json={"records": [{field: value}]})
     assert answer.status_code == 422, answer.text
-    assert answer.json()["message"].startswith(f"0.{field}: ")
+    assert answer.json()["message"].startswith(f"records.0.{field}: ")
 
 
 @given(value=st.one_of(st.integers(0, 1000), st.floats(0, 1000, allow_nan=False)))
