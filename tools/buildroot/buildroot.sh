@@ -300,6 +300,9 @@ buildroot::run() {
   local args=(
     --bind "$root" / --bind /proc /proc --dev-bind /dev /dev --ro-bind /sys /sys
     --ro-bind /etc/resolv.conf /etc/resolv.conf --perms 1777 --tmpfs /tmp
+    # bwrap would make a bound path's missing parents 0700 (e.g. /var/tmp/cache.XXXX/): a user
+    # other than the root's own (tests/buildroot:nonroot_test) could not reach the cache.
+    --perms 0755 --dir "${cache%/*}" --perms 0755 --dir "${workspace%/*}"
     --bind "$cache/home" /root --ro-bind "$cache" "$cache" --bind "$cache/output" "$cache/output"
     --bind "$workspace" "$workspace"
     --clearenv --setenv PATH /usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
