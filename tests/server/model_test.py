@@ -1,17 +1,23 @@
 """The training library: deterministic artifacts, an honest score, and hash-checked loading."""
 
+import dataclasses
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from server.model import artifacts, penguins, pipeline
+from server.model import artifacts, compiled, penguins, pipeline
+from tests.support.penguin_records import held_out_records
 
 TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
 POINTERS = Path(os.environ["POINTER_FILE"]).parent
+LOADED = artifacts.load_objects(TRAINED)
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +94,44 @@ def test_untrusted_types_are_refused(tmp_path: Path) -> None:
     path.write_bytes(sio.dumps(forest))
     with pytest.raises(Exception, match=r"[Uu]ntrusted"):
         sio.load(path, trusted=artifacts.TRUSTED_TYPES)
+
+
+def test_the_compiled_pipeline_equals_sklearn_on_every_held_out_row() -> None:
+    transformer, model = artifacts.load_objects(TRAINED)
+    form = compiled.compile_pipeline(transformer, model)
+    rows = held_out_records()
+    difference = np.max(np.abs(form.predict_proba(rows) - pipeline.predict_proba(transformer, model, rows)))
+    assert difference <= 1e-9
+    assert compiled.verify(form, transformer, model, compiled.verification_records()) <= 1e-9
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                **{name: st.none() | st.floats(0, 1000) for name in penguins.NUMERIC[:3]},
+                "body_mass_g": st.none() | st.floats(0, 100_000),
+                "island": st.none() | st.sampled_from(penguins.ISLANDS),
+                "sex": st.none() | st.sampled_from(penguins.SEXES),
+            },
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_the_compiled_pipeline_equals_sklearn_on_any_valid_records(records: list[dict]) -> None:
+    transformer, model = LOADED
+    form = compiled.compile_pipeline(transformer, model)
+    expected = pipeline.predict_proba(transformer, model, records)
+    assert np.max(np.abs(form.predict_proba(records) - expected)) <= 1e-9
+
+
+def test_a_compiled_form_that_disagrees_is_refused() -> None:
+    transformer, model = artifacts.load_objects(TRAINED)
+    form = compiled.compile_pipeline(transformer, model)
+    # One class's score moved (moving all of them alike would change no probability).
+    skewed = dataclasses.replace(form, intercept=form.intercept + np.array([1e-3, 0.0, 0.0]))
+    with pytest.raises(compiled.CompileError, match="differ from scikit-learn's"):
+        compiled.verify(skewed, transformer, model, compiled.verification_records())
