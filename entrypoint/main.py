@@ -15,6 +15,7 @@ import errno
 import logging
 import math
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -25,6 +26,7 @@ from types import FrameType
 from entrypoint import storage
 from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings, from_environment
+from server.app import logs
 from server.app.redaction import redact_url
 
 # One penguin the default model and any retrained one must score (a row of the training table).
@@ -67,6 +69,10 @@ def set_mlflow_variables(settings: Settings) -> None:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     # mlflow imports GitPython, which warns for 20 lines when the image has no git: it needs none.
     os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
+    # mlflow's loggers then go through the server's JSON lines, not a plain handler of mlflow's.
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    # ...and it prints each run's URL to stdout ("🏃 View run ..."); the report logs the run id.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     # The server reports to MLflow in the background; keep a dead server from retrying for minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -107,6 +113,23 @@ def check_model(settings: Settings) -> None:
         ) from None
 
 
+def share_between_workers(settings: Settings) -> None:
+    """What uvicorn's workers share, made fresh at each start (a persistent MODEL_WORKDIR may hold
+    an earlier run's): prometheus_client's multiprocess directory, so /metrics adds up every
+    worker, and the file whose creation elects the one worker that reports to MLflow."""
+    metrics = settings.workdir / "prometheus"
+    shutil.rmtree(metrics, ignore_errors=True)
+    try:
+        metrics.mkdir(parents=True)
+        (settings.workdir / "mlflow-reported").unlink(missing_ok=True)
+    except OSError as error:
+        raise Failure(
+            Exit.UNWRITABLE_WORKDIR, f"cannot write {metrics} ({error.strerror}); free space or fix MODEL_WORKDIR"
+        ) from None
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    os.environ["PREDICTION_REPORT_ONCE"] = str(settings.workdir / "mlflow-reported")
+
+
 def uvicorn_command(settings: Settings) -> list[str]:
     return [
         sys.executable,
@@ -123,6 +146,8 @@ def uvicorn_command(settings: Settings) -> list[str]:
         "--log-level",
         settings.log_level,
         "--no-access-log",
+        "--log-config",
+        str(logs.CONFIG_FILE),
         "--timeout-graceful-shutdown",
         "10",
     ]
@@ -150,6 +175,7 @@ def run() -> list[str]:
     os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))
     os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
     os.environ["MAX_BATCH_SIZE"] = str(settings.max_batch_size)
+    share_between_workers(settings)
     command = uvicorn_command(settings)
     log.info(
         "entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers
@@ -168,9 +194,13 @@ def interrupted(signum: int, _: FrameType | None) -> None:
 def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, interrupted)
+    # The entrypoint's own lines only: DVC's and botocore's INFO chatter ("Initialized DVC
+    # repository.", "Found credentials in environment variables.") stays below the root's WARNING.
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(Elapsed("%(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
     try:
         command = run()
     except Failure as failure:

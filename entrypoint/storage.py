@@ -81,6 +81,9 @@ def _configure(settings: Settings, project: Path) -> None:
 
     dvc_environment(settings)
     project.mkdir(parents=True, exist_ok=True)
+    # DVC logs "Initialized DVC repository." and the like at INFO through a handler of its own;
+    # a start prints the entrypoint's lines only.
+    logging.getLogger("dvc").setLevel(logging.WARNING)
     repo = Repo(str(project)) if (project / ".dvc").is_dir() else Repo.init(str(project), no_scm=True)
     with repo.config.edit("repo") as config:
         config["core"]["analytics"] = False

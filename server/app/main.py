@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -27,8 +27,8 @@ from server.app.schemas import (
     ModelInfo,
     Penguin,
     Prediction,
-    PredictRequest,
     PredictResponse,
+    predict_request,
 )
 from server.app.service import ModelService
 
@@ -43,6 +43,7 @@ def create_app(
     metrics = Metrics()
     # A record in JSON is under 250 bytes; 1 KiB each leaves room for whitespace, not for abuse.
     body_limit = 1024 * max_batch_size + 1024
+    request_model = predict_request(max_batch_size)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +53,7 @@ def create_app(
                 {"event": "model_loaded", "version": service.metadata.get("version"), "artifacts": service.hashes}
             )
         )
-        if report_to_mlflow:
+        if report_to_mlflow and tracking.first_to_report(os.environ.get("PREDICTION_REPORT_ONCE")):
             tracking.report_serving(service.metadata, service.hashes)
         yield
 
@@ -84,6 +85,7 @@ def create_app(
             mlflow_run_id=service.metadata.get("mlflow_run_id"),
             mlflow_model_version=_optional_str(service.metadata.get("mlflow_model_version")),
             max_batch_size=max_batch_size,
+            engine=service.engine,
             input_schema=Penguin.model_json_schema(),
         )
 
@@ -92,15 +94,12 @@ def create_app(
         "/predict",
         response_model=PredictResponse,
         responses={
-            413: {
-                "model": ErrorMessage,
-                "description": f"over {max_batch_size} records, or the body over {body_limit} bytes",
-            }
+            # FastAPI's own answer to a body it cannot decode at all (not UTF-8); bad JSON is a 422.
+            400: {"model": ErrorMessage, "description": "the body could not be read as text"},
+            413: {"model": ErrorMessage, "description": f"the request body is over {body_limit} bytes"},
         },
     )
-    async def predict(request: PredictRequest) -> PredictResponse:
-        if len(request.records) > max_batch_size:
-            raise HTTPException(413, f"at most {max_batch_size} records per request; got {len(request.records)}")
+    async def predict(request: request_model) -> PredictResponse:  # type: ignore[valid-type]
         results = service.predict([record.model_dump() for record in request.records])
         for species, _ in results:
             metrics.predictions.labels(species).inc()
@@ -115,7 +114,7 @@ def create_app(
         responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}},
     )
     def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return PlainTextResponse(generate_latest(metrics.exposed()), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(BodyLimit, max_bytes=body_limit)
     # Metrics are labelled by route, never by the raw URL: unknown paths share the label "other".
@@ -128,7 +127,10 @@ def _optional_str(value: object) -> str | None:
 
 
 def app_from_environment() -> FastAPI:
+    # uvicorn configured logging already when the entrypoint started it (JSON lines, logs.py);
+    # basicConfig only applies when it did not. Python's warnings become log lines too.
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "info").upper(), format="%(message)s")
+    logging.captureWarnings(True)
     artifacts_dir = Path(os.environ["PREDICTION_ARTIFACTS_DIR"])
     pointers = os.environ.get("PREDICTION_POINTERS_DIR")
     return create_app(

@@ -2,11 +2,12 @@
 
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
@@ -27,6 +28,17 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.predictions = Counter("predictions_total", "Predictions served", ["species"], registry=self.registry)
+
+    def exposed(self) -> CollectorRegistry:
+        """What /metrics shows: this process's registry, or with several uvicorn workers
+        (PROMETHEUS_MULTIPROC_DIR, set by the entrypoint) the sum of every worker's, read from
+        the files prometheus_client writes there."""
+        directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        if not directory:
+            return self.registry
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined, path=directory)
+        return combined
 
 
 class RequestObserver:

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 MAX_BATCH_SIZE = 1000
 
@@ -24,7 +24,22 @@ class Penguin(BaseModel):
 class PredictRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    records: list[Penguin] = Field(min_length=1, description=f"1 to {MAX_BATCH_SIZE} penguins (more: 413)")
+    records: list[Penguin] = Field(
+        min_length=1, max_length=MAX_BATCH_SIZE, description=f"1 to {MAX_BATCH_SIZE} penguins"
+    )
+
+
+def predict_request(max_batch_size: int) -> type[PredictRequest]:
+    """The request model for a server whose MAX_BATCH_SIZE is `max_batch_size`, so the OpenAPI
+    document states the limit the server applies (maxItems), and a larger batch is a 422."""
+    return create_model(
+        "PredictRequest",
+        __base__=PredictRequest,
+        records=(
+            list[Penguin],
+            Field(min_length=1, max_length=max_batch_size, description=f"1 to {max_batch_size} penguins"),
+        ),
+    )
 
 
 class Prediction(BaseModel):
@@ -45,6 +60,9 @@ class ModelInfo(BaseModel):
     mlflow_run_id: str | None
     mlflow_model_version: str | None
     max_batch_size: int
+    engine: Literal["numpy", "scikit-learn"] = Field(
+        description="numpy: the compiled form of the fitted pipeline, verified against scikit-learn at load"
+    )
     input_schema: dict
 
 

@@ -13,6 +13,18 @@ log = logging.getLogger("server.tracking")
 EXPERIMENT = "prediction-server"
 
 
+def first_to_report(claim: str | None) -> bool:
+    """True for one process among uvicorn's workers: the one that creates `claim` (a path the
+    entrypoint removes at each start). With no claim path, every process reports."""
+    if not claim:
+        return True
+    try:
+        os.close(os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        return False
+
+
 def report_serving(metadata: dict[str, Any], hashes: dict[str, str]) -> threading.Thread:
     thread = threading.Thread(target=_report, args=(metadata, hashes), name="mlflow-report", daemon=True)
     thread.start()

@@ -81,10 +81,12 @@ def test_an_empty_batch_is_a_422(client: TestClient) -> None:
     assert answer.status_code == 422 and answer.json()["message"].startswith("records:")
 
 
-def test_an_oversized_batch_is_a_413(client: TestClient) -> None:
+def test_an_oversized_batch_is_a_422_and_the_schema_says_so(client: TestClient) -> None:
     answer = client.post("/predict", json={"records": [{}] * (MAX_BATCH + 1)})
-    assert answer.status_code == 413
-    assert f"at most {MAX_BATCH} records" in answer.json()["detail"]
+    assert answer.status_code == 422
+    assert answer.json()["message"] == f"records: List should have at most {MAX_BATCH} items after validation, not 51"
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["PredictRequest"]["properties"]["records"]["maxItems"] == MAX_BATCH
 
 
 def test_metrics_count_requests_and_predictions(client: TestClient) -> None:

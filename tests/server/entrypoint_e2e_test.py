@@ -3,9 +3,11 @@ then `/ready`, predictions equal to the offline pipeline, and the served model i
 
 import os
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from server.model import artifacts
 from tests.support.mlflow_server import mlflow_server, served_models
@@ -82,3 +84,53 @@ def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus text exposition's samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+def test_two_workers_add_up_their_metrics_and_report_to_mlflow_once(services, tmp_path: Path) -> None:
+    s3 = services[0]
+    # An MLflow of this test's own, so that the one report is countable.
+    with mlflow_server(tmp_path) as tracking:
+        port = free_port()
+        env = {
+            "PATH": os.environ["PATH"],
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "WEB_CONCURRENCY": "2",
+            "MODEL_WORKDIR": str(tmp_path / "work"),
+            "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins",
+            "MLFLOW_TRACKING_URI": tracking,
+            **s3.env(),
+        }
+        with open(tmp_path / "entrypoint.log", "w") as log:
+            server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
+            # Each request on a new connection: the kernel hands connections to either worker.
+            requests = 40
+            for _ in range(requests):
+                post_json(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Dream"}]})
+            for _ in range(10):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                    text = answer.read().decode()
+                assert metric_total(text, "predictions_total") == requests
+                assert metric_total(text, "http_requests_total", path="/predict", status="200") == requests
+            # prometheus_client names each worker's files <kind>_<pid>.db, once it counts something.
+            pids = {path.stem.rsplit("_", 1)[1] for path in (tmp_path / "work" / "prometheus").glob("*.db")}
+            assert len(pids) >= 2, f"one worker served everything: {pids}"
+            # One worker claimed the report; the other never starts one, so one run, and one log line.
+            assert len(wait_for(lambda: served_models(tracking))) == 1
+            log_text = (tmp_path / "entrypoint.log").read_text()
+            assert log_text.count('"event": "mlflow_reported"') == 1, log_text
+        finally:
+            server.terminate()
+            server.wait(timeout=30)

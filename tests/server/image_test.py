@@ -67,6 +67,20 @@ def test_the_image_pulls_from_s3_serves_as_65532_read_only_and_reports(services,
     log = (tmp_path / "server.log").read_text()
     assert code == 0 or "Finished server process" in log, log
     assert "[4/4] exec uvicorn" in log
+    assert_only_entrypoint_and_json_lines(log)
+
+
+def assert_only_entrypoint_and_json_lines(log: str) -> None:
+    """A start prints the entrypoint's lines, then JSON lines: no third-party warnings (mlflow's
+    GitPython, in an image without git, printed 20 lines twice) and no plain uvicorn lines."""
+    for line in filter(None, log.splitlines()):
+        if line.startswith("entrypoint: "):
+            continue
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            parsed = None
+        assert isinstance(parsed, dict), f"neither the entrypoint's nor JSON: {line!r}\n{log}"
 
 
 def test_with_no_environment_it_serves_the_embedded_default(tmp_path: Path) -> None:
@@ -83,5 +97,7 @@ def test_with_no_environment_it_serves_the_embedded_default(tmp_path: Path) -> N
         info = get_json(f"http://127.0.0.1:{port}/model")
         assert info["version"] == "default"
         assert info["artifacts"]["model.skops"] == artifacts.recorded_md5(POINTERS / "model.skops.dvc")
+        assert info["engine"] == "numpy"
     finally:
         container.stop()
+    assert_only_entrypoint_and_json_lines((tmp_path / "server.log").read_text())
