@@ -8,6 +8,7 @@ from pathlib import Path
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import settings
+from schemathesis.checks import CHECKS, load_all_checks
 
 from server.app.main import create_app
 
@@ -24,4 +25,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @schema.parametrize()
 @settings(max_examples=150, deadline=None)
 def test_every_answer_is_the_one_the_openapi_document_declares(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    # Every check schemathesis has, named explicitly rather than left to its defaults.
+    load_all_checks()
+    case.call_and_validate(checks=CHECKS.get_all())
