@@ -77,6 +77,8 @@ BUILDROOT_PACKAGES=(
   podman=5.4.2+ds1-2+b2
   # A normal user's tools/podman: podman runs containers without cgroups only with crun.
   crun=1.21-1
+  # The pause process of a pod's infra container (podman kube play, tests/deploy).
+  catatonit=0.2.1-2+b14
   # Compose stacks on that podman (tools/compose, tests/airflow:compose_up_test): bridge networks
   # with name resolution, and docker-compose through podman's API. Not podman-compose 1.3, which
   # wraps every health check in /bin/sh, which distroless images do not have.
@@ -92,6 +94,8 @@ BUILDROOT_PACKAGES=(
   postgresql-17=17.12-0+deb13u1
   # A WebDAV server for the remote cache's test: Bazel's HTTP cache protocol is GET and PUT.
   nginx=1.26.3-3+deb13u11
+  # bench/serve's load generator.
+  wrk=4.1.0-4+b1
 )
 
 # Bazel's own bazel_tools asks the (unreachable) central registry for these modules. None is used
