@@ -3,20 +3,21 @@
 Prints, in one run:
 - cold start of the image with no environment (embedded default remote): container start to
   /ready, split into the entrypoint's own phases (its log stamps each line);
-- /predict latency (p50, p99; one record, one client) and throughput (a batch of 1, four clients)
-  for 1 and 2 uvicorn workers;
-- the same measures for a bare ASGI app serving the same pipeline in the same image: the baseline.
-The load generator speaks HTTP/1.1 keep-alive on 127.0.0.1, bounded in requests and seconds.
+- with wrk (a real load generator, on 127.0.0.1, bounded in seconds) at 1, 8 and 64 connections:
+  /health and one-record /predict on the same server (the ratio is the model's cost against
+  HTTP's), a 1000-record /predict, and the peer: MLflow's own scoring server serving the same
+  fitted model (bench/mlflow_peer.py), one worker each;
+- the resident memory of each uvicorn worker, with 1 and with 2 workers.
 """
 
 import argparse
-import http.client
 import json
+import os
 import re
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,46 +35,64 @@ RECORD = {
     "island": "Torgersen",
     "sex": "male",
 }
-BODY = json.dumps({"records": [RECORD]}).encode()
 PHASE = re.compile(r"\[(\d)/4\].*\(\+([0-9.]+) s\)")
+CONNECTIONS = (1, 8, 64)
+# wrk's Lua: POST the file BODY_FILE names, as JSON.
+POST_SCRIPT = """
+local file = io.open(os.getenv("BODY_FILE"), "rb")
+wrk.method = "POST"
+wrk.body = file:read("*a")
+wrk.headers["Content-Type"] = "application/json"
+"""
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def latencies(port: int, requests: int, seconds: float) -> list[float]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    found, deadline = [], time.monotonic() + seconds
-    while len(found) < requests and time.monotonic() < deadline:
-        start = time.perf_counter()
-        connection.request("POST", "/predict", BODY, {"Content-Type": "application/json"})
-        answer = connection.getresponse()
-        answer.read()
-        assert answer.status == 200, answer.status
-        found.append(time.perf_counter() - start)
-    connection.close()
-    return found
-
-
-def throughput(port: int, clients: int, seconds: float) -> float:
-    counts = [0] * clients
-
-    def client(index: int) -> None:
-        counts[index] = len(latencies(port, 10**9, seconds))
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / seconds
-
-
-def measure(port: int, args: argparse.Namespace) -> dict[str, float]:
-    latencies(port, 200, 10)  # warm-up
-    sample = sorted(latencies(port, args.requests, args.seconds))
-    return {
-        "p50": statistics.median(sample) * 1000,
-        "p99": sample[int(len(sample) * 0.99) - 1] * 1000,
-        "rps": throughput(port, args.clients, args.seconds),
+def wrk(url: str, connections: int, seconds: float, workdir: Path, body: dict | None = None) -> dict[str, float]:
+    """Requests/s, p50 and p99 (ms) from wrk --latency; any non-2xx answer fails the bench."""
+    command = [
+        "wrk",
+        f"-t{min(connections, 2)}",
+        f"-c{connections}",
+        f"-d{seconds:.0f}s",
+        "--timeout",
+        "30s",
+        "--latency",
+        url,
+    ]
+    env = dict(os.environ)
+    if body is not None:
+        (workdir / "body.json").write_text(json.dumps(body))
+        (workdir / "post.lua").write_text(POST_SCRIPT)
+        command[1:1] = ["-s", str(workdir / "post.lua")]
+        env["BODY_FILE"] = str(workdir / "body.json")
+    output = subprocess.run(command, capture_output=True, text=True, env=env, timeout=seconds + 60, check=True).stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        sys.exit(f"bench: wrk saw failed requests against {url}:\n{output}")
+    percentiles = {
+        int(p): float(v) * UNITS[u] for p, v, u in re.findall(r"^\s+(\d+)%\s+([0-9.]+)(us|ms|s)\s*$", output, re.M)
     }
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", output).group(1)),
+        "p50": percentiles[50],
+        "p99": percentiles[99],
+    }
+
+
+def resident_mib(container: Container) -> list[float]:
+    """VmRSS of each uvicorn worker (with one worker, the server process itself), in MiB."""
+    state = subprocess.run(
+        ["runc", "--root", str(container.state), "state", container.name], capture_output=True, text=True, check=True
+    )
+    init = json.loads(state.stdout)["pid"]
+    children = [
+        int(c) for task in Path(f"/proc/{init}/task").iterdir() for c in (task / "children").read_text().split()
+    ]
+    # uvicorn --workers N spawns N Python processes under its supervisor; with 1, it serves itself.
+    # (multiprocessing's resource tracker is a child too, but no worker).
+    workers = [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()] or [init]
+    return [
+        int(re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text()).group(1)) / 1024 for pid in workers
+    ]
 
 
 def run(
@@ -105,11 +124,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", type=Path, required=True)
     parser.add_argument("--artifacts", type=Path, required=True, help="the trained default artifacts")
-    parser.add_argument("--pointers", type=Path, required=True)
     parser.add_argument("--starts", type=int, default=3)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--mlflow-peer", type=Path, required=True, help="bazel-bin/bench/mlflow_peer")
+    parser.add_argument("--seconds", type=float, default=10.0, help="per wrk row")
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
 
@@ -130,71 +147,91 @@ def main() -> None:
             }
         )
 
-    results = {}
-    bare_mounts = {
-        "/bench": WORKSPACE / "bench",
-        "/bench-artifacts": options.artifacts.resolve(),
-        "/bench-pointers": options.pointers.resolve(),
-    }
-    bare_env = {
-        "PYTHONPATH": "/bench:/app/entrypoint.runfiles/_main:/app/site-packages",
-        "BARE_ARTIFACTS": "/bench-artifacts",
-        "BARE_POINTERS": "/bench-pointers",
-    }
+    results: dict[tuple[str, int], dict[str, float]] = {}
+    memory: dict[int, list[float]] = {}
     for workers in (1, 2):
-        print(f"bench: load, {workers} worker(s)", file=sys.stderr)
+        print(f"bench: memory, {workers} worker(s)", file=sys.stderr)
         container, port, _ = run(options.image, workdir, {"WEB_CONCURRENCY": str(workers)})
-        settle(workdir / f"{container.name}.log", workers)
         try:
-            results[("server", workers)] = measure(port, options)
+            settle(workdir / f"{container.name}.log", 1)
+            if workers == 1:
+                # A first run warms the server (and lets its background MLflow report finish).
+                wrk(f"http://127.0.0.1:{port}/predict", 8, 3, workdir, {"records": [RECORD]})
+                for connections in CONNECTIONS:
+                    print(f"bench: wrk, {connections} connection(s)", file=sys.stderr)
+                    base = f"http://127.0.0.1:{port}"
+                    results[("health", connections)] = wrk(f"{base}/health", connections, options.seconds, workdir)
+                    one = {"records": [RECORD]}
+                    results[("predict", connections)] = wrk(
+                        f"{base}/predict", connections, options.seconds, workdir, one
+                    )
+                    batch = {"records": [RECORD] * 1000}
+                    results[("batch", connections)] = wrk(
+                        f"{base}/predict", connections, options.seconds, workdir, batch
+                    )
+            memory[workers] = resident_mib(container)
         finally:
             container.stop()
-        port = free_port()
-        bare = [
-            "/usr/bin/python3.13",
-            "-m",
-            "uvicorn",
-            "bare_app:app",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
-        container = Container(options.image, workdir, args=bare, env=bare_env, read_only=True, mounts=bare_mounts)
-        container.start(workdir / f"bare-{workers}.log")
-        try:
-            try:
-                wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=180, alive=container.alive)
-            except AssertionError:
-                sys.exit(
-                    f"bench: the bare baseline did not start:\n{(workdir / f'bare-{workers}.log').read_text()[-2000:]}"
-                )
-            results[("bare", workers)] = measure(port, options)
-        finally:
-            container.stop()
+
+    print("bench: the MLflow peer", file=sys.stderr)
+    port = free_port()
+    with open(workdir / "peer.log", "w") as log:
+        peer = subprocess.Popen(
+            [
+                str(options.mlflow_peer),
+                "--artifacts",
+                str(options.artifacts),
+                "--workdir",
+                str(workdir),
+                "--port",
+                str(port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/ping", timeout=300, alive=lambda: peer.poll() is None)
+        for connections in CONNECTIONS:
+            body = {"dataframe_records": [RECORD]}
+            results[("peer", connections)] = wrk(
+                f"http://127.0.0.1:{port}/invocations", connections, options.seconds, workdir, body
+            )
+    finally:
+        peer.terminate()
+        peer.wait(timeout=30)
 
     median = {key: statistics.median(start[key] for start in starts) for key in starts[0]}
     print(f"\ncold start, no environment (median of {options.starts}):")
     print(f"  container start -> /ready  {median['total']:6.2f} s   (target: <= 2 s plus the transfer)")
     print(f"    Python start + imports     {median['python']:5.2f} s")
     print(f"    DVC configure              {median['configure']:5.2f} s")
-    print(f"    dvc pull + md5 check       {median['pull']:5.2f} s (the transfer)")
+    print(f"    dvc pull, md5, model check {median['pull']:5.2f} s (the transfer, then a scored sample)")
     print(f"    MLflow vars + port check   {median['mlflow']:5.2f} s")
     print(f"    exec, uvicorn import, load {median['after_exec']:5.2f} s (and runc's set-up)")
-    print(f"\n{'/predict, 1 record':<24} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'vs bare':>8}")
-    for workers in (1, 2):
-        for kind in ("bare", "server"):
-            row = results[(kind, workers)]
-            ratio = row["rps"] / results[("bare", workers)]["rps"]
+    print(
+        f"\nwrk, {options.seconds:.0f} s a row, one uvicorn worker each; ratios against /health (and the peer) at the same connections"
+    )
+    print(f"{'endpoint':<34} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs health':>9} {'vs peer':>8}")
+    labels = {
+        "health": "/health",
+        "predict": "/predict, 1 record",
+        "batch": "/predict, 1000 records",
+        "peer": "MLflow scoring server, 1 record",
+    }
+    for kind, label in labels.items():
+        for connections in CONNECTIONS:
+            row = results[(kind, connections)]
+            health = row["rps"] / results[("health", connections)]["rps"]
+            peer_ratio = row["rps"] / results[("peer", connections)]["rps"] if kind == "predict" else None
             print(
-                f"{kind + f', {workers} worker(s)':<24} {row['p50']:8.2f} {row['p99']:8.2f} {row['rps']:8.0f} {ratio:7.2f}x"
+                f"{label:<34} {connections:>5} {row['rps']:9.0f} {row['p50']:8.2f} {row['p99']:8.2f} {health:8.2f}x"
+                + (f" {peer_ratio:7.2f}x" if peer_ratio else "")
             )
-    print("\ntargets: p99 <= 5 ms for one record; server throughput >= 0.8x the bare baseline")
+    for workers, sizes in memory.items():
+        print(
+            f"resident memory, {workers} worker(s): " + ", ".join(f"{size:.0f} MiB" for size in sizes) + " per worker"
+        )
+    print("\ntargets: one-record /predict >= 0.5x /health; >= 3x the MLflow peer at no worse p99")
 
 
 if __name__ == "__main__":
