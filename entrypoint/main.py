@@ -15,7 +15,6 @@ import errno
 import logging
 import math
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from entrypoint import storage
+from entrypoint import remote, storage
 from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings, from_environment
 from server.app import logs
@@ -113,23 +112,6 @@ def check_model(settings: Settings) -> None:
         ) from None
 
 
-def share_between_workers(settings: Settings) -> None:
-    """What uvicorn's workers share, made fresh at each start (a persistent MODEL_WORKDIR may hold
-    an earlier run's): prometheus_client's multiprocess directory, so /metrics adds up every
-    worker, and the file whose creation elects the one worker that reports to MLflow."""
-    metrics = settings.workdir / "prometheus"
-    shutil.rmtree(metrics, ignore_errors=True)
-    try:
-        metrics.mkdir(parents=True)
-        (settings.workdir / "mlflow-reported").unlink(missing_ok=True)
-    except OSError as error:
-        raise Failure(
-            Exit.UNWRITABLE_WORKDIR, f"cannot write {metrics} ({error.strerror}); free space or fix MODEL_WORKDIR"
-        ) from None
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
-    os.environ["PREDICTION_REPORT_ONCE"] = str(settings.workdir / "mlflow-reported")
-
-
 def uvicorn_command(settings: Settings) -> list[str]:
     return [
         sys.executable,
@@ -161,10 +143,10 @@ def run() -> list[str]:
         f" at {redact_url(settings.endpoint_url)}" if settings.endpoint_url else "",
     )
     storage.prepare_workdir(settings)
-    settings = storage.fetch_pointers(settings)
-    storage.check_pointers(settings)
+    settings = remote.fetch_pointers(settings)
+    remote.check_pointers(settings)
     storage.configure(settings)
-    storage.preflight(settings)
+    remote.preflight(settings)
     hashes = storage.pull(settings)
     log.info("entrypoint:   verified %s", ", ".join(f"{name} md5 {md5}" for name, md5 in hashes.items()))
     check_model(settings)
@@ -175,7 +157,7 @@ def run() -> list[str]:
     os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))
     os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
     os.environ["MAX_BATCH_SIZE"] = str(settings.max_batch_size)
-    share_between_workers(settings)
+    storage.share_between_workers(settings)
     command = uvicorn_command(settings)
     log.info(
         "entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers

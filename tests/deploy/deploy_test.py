@@ -84,13 +84,26 @@ def test_the_deployment_hardens_the_pod() -> None:
     assert [mount["mountPath"] for mount in container["volumeMounts"]] == ["/tmp"]
 
 
+def writable_var_tmp() -> None:
+    """podman builds its pause image under /var/tmp whatever TMPDIR says, and the build root's is
+    read-only: a tmpfs there, with whatever lies below /var/tmp now (a build-root cache under
+    /var/tmp/..., so this test's own files) bound back in place."""
+    below = Path("/run/var-tmp-below")
+    below.mkdir()
+    subprocess.run(["mount", "--rbind", "/var/tmp", str(below)], check=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/var/tmp"], check=True)
+    for entry in below.iterdir():
+        target = Path("/var/tmp") / entry.name
+        target.mkdir() if entry.is_dir() else target.touch()
+        subprocess.run(["mount", "--rbind", str(entry), str(target)], check=True)
+
+
 @pytest.fixture(scope="module")
 def podman_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A podman store of the test's own, holding //server:image as built: copied by skopeo from
     the OCI layout, so it keeps its manifest and so its digest."""
     private_mounts()
-    # podman builds its pause image through /var/tmp whatever TMPDIR says; the root's is read-only.
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/var/tmp"], check=True)
+    writable_var_tmp()
     store = Path(os.environ["TEST_TMPDIR"]) / "podman"
     env = {**os.environ, **write_config(store, graphroot=store / "graph", runroot=Path("/run/containers/storage"))}
     copied = subprocess.run(

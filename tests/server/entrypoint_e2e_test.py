@@ -4,6 +4,7 @@ then `/ready`, predictions equal to the offline pipeline, and the served model i
 import os
 import subprocess
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from server.model import artifacts
 from tests.support.mlflow_server import mlflow_server, served_models
 from tests.support.network import free_port, get_json, post_json, wait_for, wait_for_http
 from tests.support.penguin_records import held_out_records, offline_species
-from tests.support.s3 import dvc_push, moto_s3
+from tests.support.s3 import S3, dvc_push, moto_s3
 
 ENTRYPOINT = Path(os.environ["ENTRYPOINT"])
 TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
@@ -28,9 +29,9 @@ def services(tmp_path_factory: pytest.TempPathFactory):
         yield s3, tracking, workdir
 
 
-def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> None:
-    s3, tracking, _ = services
-    port = free_port()
+def start_on_s3(s3: S3, tracking: str, port: int, tmp_path: Path, **extra: str) -> subprocess.Popen:
+    """The entrypoint on `port`, pulling from the test's S3 and reporting to `tracking`; its output
+    goes to tmp_path/entrypoint.log."""
     env = {
         "PATH": os.environ["PATH"],
         "PORT": str(port),
@@ -39,9 +40,16 @@ def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> N
         "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins",
         "MLFLOW_TRACKING_URI": tracking,
         **s3.env(),
+        **extra,
     }
     with open(tmp_path / "entrypoint.log", "w") as log:
-        server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_serves_the_pushed_model_and_tells_mlflow(services, tmp_path: Path) -> None:
+    s3, tracking, _ = services
+    port = free_port()
+    server = start_on_s3(s3, tracking, port, tmp_path)
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
         served = post_json(f"http://127.0.0.1:{port}/predict", {"records": held_out_records()})
@@ -101,28 +109,18 @@ def test_two_workers_add_up_their_metrics_and_report_to_mlflow_once(services, tm
     # An MLflow of this test's own, so that the one report is countable.
     with mlflow_server(tmp_path) as tracking:
         port = free_port()
-        env = {
-            "PATH": os.environ["PATH"],
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            "WEB_CONCURRENCY": "2",
-            "MODEL_WORKDIR": str(tmp_path / "work"),
-            "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins",
-            "MLFLOW_TRACKING_URI": tracking,
-            **s3.env(),
-        }
-        with open(tmp_path / "entrypoint.log", "w") as log:
-            server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
+        server = start_on_s3(s3, tracking, port, tmp_path, WEB_CONCURRENCY="2")
         try:
             wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
-            # Each request on a new connection: the kernel hands connections to either worker.
-            requests = 40
-            for _ in range(requests):
-                post_json(f"http://127.0.0.1:{port}/predict", {"records": [{"island": "Dream"}]})
+            # 8 clients at once, a connection per request, 100 records each: a worker busy scoring
+            # cannot accept, so the kernel hands connections to the other one too.
+            requests, batch = 40, {"records": [{"island": "Dream"}] * 100}
+            with ThreadPoolExecutor(8) as clients:
+                list(clients.map(lambda _: post_json(f"http://127.0.0.1:{port}/predict", batch), range(requests)))
             for _ in range(10):
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
                     text = answer.read().decode()
-                assert metric_total(text, "predictions_total") == requests
+                assert metric_total(text, "predictions_total") == requests * 100
                 assert metric_total(text, "http_requests_total", path="/predict", status="200") == requests
             # prometheus_client names each worker's files <kind>_<pid>.db, once it counts something.
             pids = {path.stem.rsplit("_", 1)[1] for path in (tmp_path / "work" / "prometheus").glob("*.db")}
