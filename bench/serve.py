@@ -24,17 +24,10 @@ from pathlib import Path
 WORKSPACE = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(WORKSPACE))
 
+from server.model.sample import SAMPLE  # noqa: E402
 from tests.support.network import free_port, wait_for_http  # noqa: E402
 from tests.support.oci_runtime import Container  # noqa: E402
 
-RECORD = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181.0,
-    "body_mass_g": 3750.0,
-    "island": "Torgersen",
-    "sex": "male",
-}
 PHASE = re.compile(r"\[(\d)/4\].*\(\+([0-9.]+) s\)")
 CONNECTIONS = (1, 8, 64)
 # wrk's Lua: POST the file BODY_FILE names, as JSON.
@@ -156,16 +149,16 @@ def main() -> None:
             settle(workdir / f"{container.name}.log", 1)
             if workers == 1:
                 # A first run warms the server (and lets its background MLflow report finish).
-                wrk(f"http://127.0.0.1:{port}/predict", 8, 3, workdir, {"records": [RECORD]})
+                wrk(f"http://127.0.0.1:{port}/predict", 8, 3, workdir, {"records": [SAMPLE]})
                 for connections in CONNECTIONS:
                     print(f"bench: wrk, {connections} connection(s)", file=sys.stderr)
                     base = f"http://127.0.0.1:{port}"
                     results[("health", connections)] = wrk(f"{base}/health", connections, options.seconds, workdir)
-                    one = {"records": [RECORD]}
+                    one = {"records": [SAMPLE]}
                     results[("predict", connections)] = wrk(
                         f"{base}/predict", connections, options.seconds, workdir, one
                     )
-                    batch = {"records": [RECORD] * 1000}
+                    batch = {"records": [SAMPLE] * 1000}
                     results[("batch", connections)] = wrk(
                         f"{base}/predict", connections, options.seconds, workdir, batch
                     )
@@ -192,7 +185,7 @@ def main() -> None:
     try:
         wait_for_http(f"http://127.0.0.1:{port}/ping", timeout=300, alive=lambda: peer.poll() is None)
         for connections in CONNECTIONS:
-            body = {"dataframe_records": [RECORD]}
+            body = {"dataframe_records": [SAMPLE]}
             results[("peer", connections)] = wrk(
                 f"http://127.0.0.1:{port}/invocations", connections, options.seconds, workdir, body
             )

@@ -27,16 +27,7 @@ from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings, from_environment
 from server.app import logs
 from server.app.redaction import redact_url
-
-# One penguin the default model and any retrained one must score (a row of the training table).
-SAMPLE = {
-    "bill_length_mm": 39.1,
-    "bill_depth_mm": 18.7,
-    "flipper_length_mm": 181.0,
-    "body_mass_g": 3750.0,
-    "island": "Torgersen",
-    "sex": "male",
-}
+from server.model.sample import SAMPLE
 
 log = logging.getLogger("entrypoint")
 
