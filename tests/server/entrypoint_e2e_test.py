@@ -2,15 +2,16 @@
 then `/ready`, predictions equal to the offline pipeline, and the served model in MLflow."""
 
 import os
+import shutil
 import subprocess
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import CollectorRegistry, multiprocess
 
 from server.model import artifacts
+from tests.support.metrics import metric_total, scrape
 from tests.support.mlflow_server import mlflow_server, served_models
 from tests.support.network import free_port, get_json, post_json, wait_for, wait_for_http
 from tests.support.penguin_records import held_out_records, offline_species
@@ -94,14 +95,23 @@ def test_with_no_storage_settings_it_serves_the_embedded_default(tmp_path: Path)
         server.wait(timeout=30)
 
 
-def metric_total(text: str, name: str, **labels: str) -> float:
-    """The sum of a Prometheus text exposition's samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+def workers_that_predicted(metrics_dir: Path, scratch: Path) -> set[str]:
+    """The pids whose own metric files count a prediction (a /ready poll also makes files)."""
+    # prometheus_client names each worker's files <kind>_<pid>.db; collecting one pid's files alone
+    # gives that worker's counts.
+    pids = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("*.db")}
+    predicted = set()
+    for pid in pids:
+        alone = scratch / pid
+        shutil.rmtree(alone, ignore_errors=True)
+        alone.mkdir(parents=True)
+        for path in metrics_dir.glob(f"*_{pid}.db"):
+            shutil.copy(path, alone)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(alone))
+        if any(s.value for m in registry.collect() for s in m.samples if s.name == "predictions_total"):
+            predicted.add(pid)
+    return predicted
 
 
 def test_two_workers_add_up_their_metrics_and_report_to_mlflow_once(services, tmp_path: Path) -> None:
@@ -112,23 +122,31 @@ def test_two_workers_add_up_their_metrics_and_report_to_mlflow_once(services, tm
         server = start_on_s3(s3, tracking, port, tmp_path, WEB_CONCURRENCY="2")
         try:
             wait_for_http(f"http://127.0.0.1:{port}/ready", timeout=240, alive=lambda: server.poll() is None)
+
             # 8 clients at once, a connection per request, 100 records each: a worker busy scoring
-            # cannot accept, so the kernel hands connections to the other one too.
-            requests, batch = 40, {"records": [{"island": "Dream"}] * 100}
+            # cannot accept, so the kernel hands connections to the other one too. Which worker
+            # accepts is the kernel's choice, so rounds go on until both have served (bounded).
+            def serving_pids() -> set[str]:
+                return workers_that_predicted(tmp_path / "work" / "prometheus", tmp_path / "by-worker")
+
+            sent, batch = 0, {"records": [{"island": "Dream"}] * 100}
             with ThreadPoolExecutor(8) as clients:
-                list(clients.map(lambda _: post_json(f"http://127.0.0.1:{port}/predict", batch), range(requests)))
+                for _ in range(50):
+                    list(clients.map(lambda _: post_json(f"http://127.0.0.1:{port}/predict", batch), range(40)))
+                    sent += 40
+                    if len(serving_pids()) >= 2:
+                        break
+            assert len(serving_pids()) >= 2, f"one worker served all {sent} requests: {serving_pids()}"
             for _ in range(10):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-                    text = answer.read().decode()
-                assert metric_total(text, "predictions_total") == requests * 100
-                assert metric_total(text, "http_requests_total", path="/predict", status="200") == requests
-            # prometheus_client names each worker's files <kind>_<pid>.db, once it counts something.
-            pids = {path.stem.rsplit("_", 1)[1] for path in (tmp_path / "work" / "prometheus").glob("*.db")}
-            assert len(pids) >= 2, f"one worker served everything: {pids}"
+                text = scrape(f"http://127.0.0.1:{port}")
+                assert metric_total(text, "predictions_total") == sent * 100
+                assert metric_total(text, "http_requests_total", path="/predict", status="200") == sent
             # One worker claimed the report; the other never starts one, so one run, and one log line.
             assert len(wait_for(lambda: served_models(tracking))) == 1
-            log_text = (tmp_path / "entrypoint.log").read_text()
-            assert log_text.count('"event": "mlflow_reported"') == 1, log_text
+            # The report logs its line once the run is closed: wait for it, then count.
+            log = tmp_path / "entrypoint.log"
+            wait_for(lambda: '"event": "mlflow_reported"' in log.read_text())
+            assert log.read_text().count('"event": "mlflow_reported"') == 1, log.read_text()
         finally:
             server.terminate()
             server.wait(timeout=30)
