@@ -18,7 +18,7 @@ log = logging.getLogger("entrypoint")
 
 
 def object_keys(settings: Settings) -> dict[str, str]:
-    """artifact -> where DVC 3 stores it in a remote: files/md5/<2 hex>/<30 hex>."""
+    """artifact -> where DVC 3 stores it in a remote."""
     keys = {}
     for name in pointers.ARTIFACTS:
         try:
@@ -26,7 +26,7 @@ def object_keys(settings: Settings) -> dict[str, str]:
         except pointers.ArtifactError as error:
             where = settings.pointers_url or "DVC_POINTERS_DIR"
             raise Failure(Exit.CORRUPT_ARTIFACT, f"{error}; publish the pointer files again, or fix {where}") from None
-        keys[name] = f"files/md5/{digest[:2]}/{digest[2:]}"
+        keys[name] = pointers.object_key(digest)
     return keys
 
 
@@ -70,25 +70,47 @@ def preflight(settings: Settings) -> None:
 
 
 def fetch_pointers(settings: Settings) -> Settings:
-    """With DVC_POINTERS_URL, the .dvc files the pipeline published replace the image's own."""
+    """With DVC_POINTERS_URL, the pointer files of the pipeline's last publication replace the
+    image's own: written from its manifest, the one object that names all three md5s."""
     if not settings.pointers_url:
         return settings
     bucket, prefix = pointers.s3_location(settings.pointers_url)
-    target = settings.workdir / "pointers"
-    target.mkdir(parents=True, exist_ok=True)
-    client = s3_client(settings)
     with s3_failures(settings, bucket):
-        for name in pointers.ARTIFACTS:
-            key = pointers.s3_key(prefix, f"{name}.dvc")
-            if not _exists(client, bucket, key):
-                raise Failure(
-                    Exit.MISSING_DATA,
-                    f"{settings.pointers_url} has no {name}.dvc; run the training "
-                    "pipeline's publish step, or unset DVC_POINTERS_URL to serve the image's own model",
-                )
-            client.download_file(bucket, key, str(target / f"{name}.dvc"))
-    log.info("entrypoint:   pointer files from %s", settings.pointers_url)
+        text = read_object(s3_client(settings), bucket, pointers.s3_key(prefix, pointers.MANIFEST))
+    if text is None:
+        raise Failure(
+            Exit.MISSING_DATA,
+            f"{settings.pointers_url} has no {pointers.MANIFEST}; run the training "
+            "pipeline's publish step, or unset DVC_POINTERS_URL to serve the image's own model",
+        )
+    try:
+        manifest = pointers.Manifest.parse(text)
+    except pointers.ArtifactError as error:
+        raise Failure(
+            Exit.CORRUPT_ARTIFACT,
+            f"{settings.pointers_url}/{pointers.MANIFEST} is {error}; publish again with the pipeline",
+        ) from None
+    target = settings.workdir / "pointers"
+    try:
+        manifest.write_pointers(target)
+    except OSError as error:
+        raise Failure(
+            Exit.UNWRITABLE_WORKDIR, f"cannot write {target} ({error.strerror}); free space or fix MODEL_WORKDIR"
+        ) from None
+    log.info("entrypoint:   pointer files of model version %s from %s", manifest.version, settings.pointers_url)
     return dataclasses.replace(settings, pointers=target)
+
+
+def read_object(client, bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when there is no such key."""
+    import botocore.exceptions as errors
+
+    try:
+        return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except errors.ClientError as error:
+        if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
+            return None
+        raise
 
 
 def s3_client(settings: Settings):

@@ -10,8 +10,9 @@ Closes the loop with the prediction server (`//server:image`):
 4. **evaluate** against the `accuracy_gate` param: below it the run fails and nothing is published;
 5. **log to MLflow**: params, metrics and the model; register a version of `penguin-species` and
    move its `champion` alias to it;
-6. **publish** the artifacts with DVC to the S3 remote, and their `.dvc` pointer files to
-   `<remote>/pointers/`, where the server's entrypoint reads them (`DVC_POINTERS_URL`).
+6. **publish** the artifacts with DVC to the S3 remote, their `.dvc` pointer files to
+   `<remote>/pointers/`, and last `manifest.json` there, which names all three md5s: what the
+   server's entrypoint and its rollout read (`DVC_POINTERS_URL`).
 
 Every task is idempotent: it works in a folder named after the run, and the MLflow and DVC steps
 find and reuse what an earlier try of the same run already did.
@@ -175,7 +176,12 @@ def penguins_training() -> None:
             mlflow_model_version=registered["model_version"],
         )
         metadata_path.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
-        return _dvc_publish(source, setting("PENGUINS_DVC_REMOTE_URL"), os.environ.get("PENGUINS_DVC_ENDPOINT_URL"))
+        return _dvc_publish(
+            source,
+            setting("PENGUINS_DVC_REMOTE_URL"),
+            os.environ.get("PENGUINS_DVC_ENDPOINT_URL"),
+            registered["model_version"],
+        )
 
     path = ingest()
     stats = validate(path)
@@ -185,9 +191,10 @@ def penguins_training() -> None:
     publish(trained, registered)
 
 
-def _dvc_publish(source: Path, remote: str, endpoint: str | None) -> dict[str, str]:
+def _dvc_publish(source: Path, remote: str, endpoint: str | None, version: str) -> dict[str, str]:
     """`dvc add` + `dvc push` in a project beside the artifacts, then the .dvc files to
-    <remote>/pointers/. Both are idempotent: DVC skips objects the remote has."""
+    <remote>/pointers/ and, last, the manifest naming all three md5s, which is what servers read:
+    one PUT, so two runs publishing at once never mix. Idempotent: DVC skips objects the remote has."""
     import boto3
 
     from server.model import artifacts, pointers
@@ -210,12 +217,13 @@ def _dvc_publish(source: Path, remote: str, endpoint: str | None) -> dict[str, s
             raise RuntimeError(f"dvc {' '.join(args[:2])} failed: {(result.stderr or result.stdout).strip()[-500:]}")
     bucket, prefix = pointers.s3_location(remote)
     client = boto3.client("s3", endpoint_url=endpoint)
-    hashes = {}
     for name in artifacts.ARTIFACTS:
-        pointer = project / f"{name}.dvc"
-        client.upload_file(str(pointer), bucket, pointers.s3_key(prefix, f"pointers/{name}.dvc"))
-        hashes[name] = artifacts.recorded_md5(pointer)
-    return hashes
+        client.upload_file(str(project / f"{name}.dvc"), bucket, pointers.s3_key(prefix, f"pointers/{name}.dvc"))
+    manifest = pointers.Manifest.of_pointers(project, version)
+    client.put_object(
+        Bucket=bucket, Key=pointers.s3_key(prefix, f"pointers/{pointers.MANIFEST}"), Body=manifest.to_json().encode()
+    )
+    return manifest.md5s
 
 
 penguins_training()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.model import artifacts
+from server.model.pointers import MANIFEST, Manifest, object_key
 from tests.support.mlflow_server import api
 from tests.support.network import free_port, get_json, post_json, wait_for_http
 from tests.support.penguin_records import held_out_records, offline_species
@@ -56,13 +57,21 @@ def test_the_pipeline_registers_and_publishes(first_run) -> None:
     assert version["version"] == "1" and version["current_stage"] in ("None", None, "")
     keys = s3_keys(s3)
     pointers = {key for key in keys if "/pointers/" in key}
-    assert pointers == {f"{REMOTE_PATH}/pointers/{name}.dvc" for name in artifacts.ARTIFACTS}
+    assert pointers == {f"{REMOTE_PATH}/pointers/{name}" for name in published_names()}
+    manifest = Manifest.parse(read(s3, f"{REMOTE_PATH}/pointers/{MANIFEST}"))
+    assert manifest.version == version["version"]
     for name in artifacts.ARTIFACTS:
-        body = (
-            s3.client().get_object(Bucket=s3.bucket, Key=f"{REMOTE_PATH}/pointers/{name}.dvc")["Body"].read().decode()
-        )
-        digest = body.split("md5: ")[1].split()[0]
-        assert f"{REMOTE_PATH}/files/md5/{digest[:2]}/{digest[2:]}" in keys
+        digest = read(s3, f"{REMOTE_PATH}/pointers/{name}.dvc").decode().split("md5: ")[1].split()[0]
+        assert manifest.md5s[name] == digest
+        assert f"{REMOTE_PATH}/{object_key(digest)}" in keys
+
+
+def published_names() -> set[str]:
+    return {f"{name}.dvc" for name in artifacts.ARTIFACTS} | {MANIFEST}
+
+
+def read(s3, key: str) -> bytes:
+    return s3.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read()
 
 
 def test_a_failing_gate_publishes_nothing(first_run) -> None:

@@ -1,6 +1,7 @@
 """The training library: deterministic artifacts, an honest score, and hash-checked loading."""
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.model import artifacts, compiled, penguins, pipeline
+from server.model import artifacts, compiled, penguins, pipeline, pointers
 from tests.support.penguin_records import held_out_records
 
 TRAINED = Path(os.environ["TRAINED_MODEL"]).parent
@@ -135,3 +136,37 @@ def test_a_compiled_form_that_disagrees_is_refused() -> None:
     skewed = dataclasses.replace(form, intercept=form.intercept + np.array([1e-3, 0.0, 0.0]))
     with pytest.raises(compiled.CompileError, match="differ from scikit-learn's"):
         compiled.verify(skewed, transformer, model, compiled.verification_records())
+
+
+MD5S = st.text("0123456789abcdef", min_size=32, max_size=32)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40) | MD5S,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(["version", "artifacts", "md5", "size", *artifacts.ARTIFACTS]), inner, max_size=4
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.binary(max_size=300) | JSON.map(json.dumps))
+@settings(max_examples=300, deadline=None)
+def test_a_published_manifest_parses_or_is_refused_with_an_artifact_error(text: bytes | str) -> None:
+    """What the entrypoint and the rollout read from S3 (anyone may write it): never a traceback."""
+    try:
+        manifest = pointers.Manifest.parse(text)
+    except artifacts.ArtifactError as error:
+        assert "\n" not in str(error)
+    else:
+        assert all(pointers.is_md5(manifest.md5s[name]) for name in artifacts.ARTIFACTS)
+
+
+@given(st.text(max_size=20), st.fixed_dictionaries({name: MD5S for name in artifacts.ARTIFACTS}))
+def test_a_manifest_round_trips_through_json_and_pointer_files(version: str, md5s: dict[str, str]) -> None:
+    manifest = pointers.Manifest(version, md5s, {name: len(name) for name in md5s})
+    assert pointers.Manifest.parse(manifest.to_json()) == manifest
+    directory = Path(os.environ["TEST_TMPDIR"]) / "round-trip"
+    manifest.write_pointers(directory)
+    assert pointers.Manifest.of_pointers(directory, version) == manifest
