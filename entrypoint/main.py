@@ -148,10 +148,18 @@ def run() -> list[str]:
     os.environ["PREDICTION_ARTIFACTS_DIR"] = str(storage.project_dir(settings))
     os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
     os.environ["MAX_BATCH_SIZE"] = str(settings.max_batch_size)
+    os.environ["MODEL_POLL_SECONDS"] = str(settings.poll_seconds)
+    os.environ["PREDICTION_ROLLOUT_DIR"] = str(settings.workdir / "rollouts")
     storage.share_between_workers(settings)
     command = uvicorn_command(settings)
     log.info(
-        "entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)", settings.host, settings.port, settings.workers
+        "entrypoint: [4/4] exec uvicorn on %s:%d with %d worker(s)%s",
+        settings.host,
+        settings.port,
+        settings.workers,
+        f", checking {settings.pointers_url} for a new model every {settings.poll_seconds} s"
+        if settings.poll_seconds
+        else "",
     )
     return command
 

@@ -37,6 +37,7 @@ class Settings:
     log_level: str
     tracking_uri: str
     max_batch_size: int
+    poll_seconds: int
 
     @property
     def is_s3(self) -> bool:
@@ -108,6 +109,13 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
     workdir = Path(env.get("MODEL_WORKDIR", "").strip() or "/tmp/prediction-server")
     if not workdir.is_absolute():
         raise Failure(Exit.BAD_SETTING, f"MODEL_WORKDIR={str(workdir)!r} must be an absolute path")
+    poll_seconds = _integer(env, "MODEL_POLL_SECONDS", 0, 0, 86_400)
+    if poll_seconds and not (pointers_url and remote.startswith("s3://")):
+        raise Failure(
+            Exit.BAD_SETTING,
+            f"MODEL_POLL_SECONDS={poll_seconds} needs DVC_POINTERS_URL and an s3:// DVC_REMOTE_URL "
+            "(where the pipeline publishes); set them, or MODEL_POLL_SECONDS=0",
+        )
     level = env.get("LOG_LEVEL", "info").strip().lower()
     if level not in ("critical", "error", "warning", "info", "debug", "trace"):
         raise Failure(Exit.BAD_SETTING, f"LOG_LEVEL={level!r} is not one of critical, error, warning, info, debug")
@@ -125,4 +133,5 @@ def from_environment(env: dict[str, str] | None = None) -> Settings:
         log_level=level,
         tracking_uri=env.get("MLFLOW_TRACKING_URI", "").strip() or f"file://{workdir / 'mlruns'}",
         max_batch_size=_integer(env, "MAX_BATCH_SIZE", 1000, 1, 100_000),
+        poll_seconds=poll_seconds,
     )

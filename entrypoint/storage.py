@@ -53,12 +53,15 @@ def prepare_workdir(settings: Settings) -> None:
 def share_between_workers(settings: Settings) -> None:
     """What uvicorn's workers share, made fresh at each start (a persistent MODEL_WORKDIR may hold
     an earlier run's): prometheus_client's multiprocess directory, so /metrics adds up every
-    worker, and the file whose creation elects the one worker that reports to MLflow."""
+    worker, the files whose creation elects the one worker that reports each model to MLflow, and
+    the rollout's staging folders (server/app/rollout.py)."""
     metrics = settings.workdir / "prometheus"
     shutil.rmtree(metrics, ignore_errors=True)
+    shutil.rmtree(settings.workdir / "rollouts", ignore_errors=True)
     try:
         metrics.mkdir(parents=True)
-        (settings.workdir / "mlflow-reported").unlink(missing_ok=True)
+        for claim in settings.workdir.glob("mlflow-reported*"):
+            claim.unlink(missing_ok=True)
     except OSError as error:
         raise Failure(
             Exit.UNWRITABLE_WORKDIR, f"cannot write {metrics} ({error.strerror}); free space or fix MODEL_WORKDIR"

@@ -2,9 +2,12 @@
 `uvicorn --factory server.app.main:app_from_environment`; tests call `create_app()`.
 
 Environment: PREDICTION_ARTIFACTS_DIR (the pulled artifacts) and PREDICTION_POINTERS_DIR (their
-.dvc files; default: the same directory), both set by the entrypoint; MAX_BATCH_SIZE.
+.dvc files; default: the same directory), both set by the entrypoint; MAX_BATCH_SIZE; and for the
+rollout to each new published model (rollout.py) MODEL_POLL_SECONDS, DVC_POINTERS_URL,
+DVC_REMOTE_URL, DVC_REMOTE_ENDPOINT_URL and PREDICTION_ROLLOUT_DIR.
 """
 
+import asyncio
 import json
 import logging
 import os
@@ -21,6 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from server.app import tracking
 from server.app.limits import BodyLimit
 from server.app.observability import Metrics, RequestObserver
+from server.app.rollout import Rollout, RolloutSettings
 from server.app.schemas import (
     MAX_BATCH_SIZE,
     ErrorMessage,
@@ -38,6 +42,7 @@ def create_app(
     pointers_dir: Path | None = None,
     max_batch_size: int = MAX_BATCH_SIZE,
     report_to_mlflow: bool = True,
+    rollout: RolloutSettings | None = None,
 ) -> FastAPI:
     service = ModelService(artifacts_dir, pointers_dir or artifacts_dir)
     metrics = Metrics()
@@ -47,15 +52,17 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.load()
+        loaded = service.load()
+        metrics.model_served.labels(loaded.version).set(1)
         logging.getLogger("server").info(
-            json.dumps(
-                {"event": "model_loaded", "version": service.metadata.get("version"), "artifacts": service.hashes}
-            )
+            json.dumps({"event": "model_loaded", "version": loaded.version, "artifacts": loaded.hashes})
         )
         if report_to_mlflow and tracking.first_to_report(os.environ.get("PREDICTION_REPORT_ONCE")):
-            tracking.report_serving(service.metadata, service.hashes)
+            tracking.report_serving(loaded.metadata, loaded.hashes)
+        polling = asyncio.create_task(Rollout(rollout, service, metrics).run()) if rollout else None
         yield
+        if polling:
+            polling.cancel()
 
     app = FastAPI(title="Penguin species prediction", version="1.0", lifespan=lifespan)
 
@@ -77,15 +84,17 @@ def create_app(
 
     @app.get("/model", response_model=ModelInfo)
     def model() -> ModelInfo:
+        served = service.current  # one model for every field, even while a rollout swaps it
+        assert served is not None, "the lifespan loads a model before the first request"
         return ModelInfo(
-            name=service.metadata.get("name", "unknown"),
-            version=str(service.metadata.get("version", "unknown")),
-            artifacts=service.hashes,
-            metrics=service.metadata.get("metrics", {}),
-            mlflow_run_id=service.metadata.get("mlflow_run_id"),
-            mlflow_model_version=_optional_str(service.metadata.get("mlflow_model_version")),
+            name=served.metadata.get("name", "unknown"),
+            version=served.version,
+            artifacts=served.hashes,
+            metrics=served.metadata.get("metrics", {}),
+            mlflow_run_id=served.metadata.get("mlflow_run_id"),
+            mlflow_model_version=_optional_str(served.metadata.get("mlflow_model_version")),
             max_batch_size=max_batch_size,
-            engine=service.engine,
+            engine=served.engine,
             input_schema=Penguin.model_json_schema(),
         )
 
@@ -100,12 +109,14 @@ def create_app(
         },
     )
     async def predict(request: request_model) -> PredictResponse:  # type: ignore[valid-type]
-        results = service.predict([record.model_dump() for record in request.records])
+        served = service.current  # the version answered is the one that predicted
+        assert served is not None, "the lifespan loads a model before the first request"
+        results = served.predict([record.model_dump() for record in request.records])
         for species, _ in results:
             metrics.predictions.labels(species).inc()
         return PredictResponse(
             predictions=[Prediction(species=species, probabilities=probs) for species, probs in results],
-            model_version=str(service.metadata.get("version", "unknown")),
+            model_version=served.version,
         )
 
     @app.get(
@@ -134,5 +145,8 @@ def app_from_environment() -> FastAPI:
     artifacts_dir = Path(os.environ["PREDICTION_ARTIFACTS_DIR"])
     pointers = os.environ.get("PREDICTION_POINTERS_DIR")
     return create_app(
-        artifacts_dir, Path(pointers) if pointers else None, int(os.environ.get("MAX_BATCH_SIZE", MAX_BATCH_SIZE))
+        artifacts_dir,
+        Path(pointers) if pointers else None,
+        int(os.environ.get("MAX_BATCH_SIZE", MAX_BATCH_SIZE)),
+        rollout=RolloutSettings.from_environment(dict(os.environ)),
     )

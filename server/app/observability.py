@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
@@ -28,6 +28,26 @@ class Metrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
         )
         self.predictions = Counter("predictions_total", "Predictions served", ["species"], registry=self.registry)
+        # The rollout (rollout.py). With several workers, "max" reads as: some worker serves it.
+        self.model_served = Gauge(
+            "model_served",
+            "1 for each model version a worker serves, 0 for one it served before",
+            ["version"],
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.last_check = Gauge(
+            "model_last_check_timestamp_seconds",
+            "When the published manifest was last read (MODEL_POLL_SECONDS)",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
+        self.rollouts = Counter(
+            "model_rollouts_total",
+            "Publications met by the rollout: rolled_out, refused (corrupt or unusable) or check_failed",
+            ["outcome"],
+            registry=self.registry,
+        )
 
     def exposed(self) -> CollectorRegistry:
         """What /metrics shows: this process's registry, or with several uvicorn workers
