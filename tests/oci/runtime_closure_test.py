@@ -2,7 +2,9 @@
 
 - Python: every distribution in an image's site-packages is in the runtime closure of its lock:
   the packages reachable from the requirements above `# Tests only.` in the lock's .in file,
-  following the lock's own `# via` annotations (uv's resolution, not the build's graph).
+  following the lock's own `# via` annotations (uv's resolution, not the build's graph). The
+  server's and Airflow's images hold every requirement above `# Stack images.` (or the marker
+  for tests); the stack's other images hold the ones named here.
 - Debian: every package with a dpkg record in an image is in the Depends/Pre-Depends closure of
   the packages third_party/debian/packages.toml lists for the image's groups.
 """
@@ -18,15 +20,19 @@ import pytest
 
 from tools.oci.layout import blob_path, image_manifests, open_layer
 
-# image -> (its Python lock's set, or None for no third-party Python; its Debian groups)
+# image -> (its Python lock's set, or None for no third-party Python; the requirements it must
+# hold, or None for all of the set's own; its Debian groups)
 IMAGES = {
-    "SERVER": ("server", ["base", "python"]),
-    "AIRFLOW": ("airflow", ["base", "python"]),
-    "POSTGRES": (None, ["base", "python", "postgres"]),
+    "SERVER": ("server", None, ["base", "python"]),
+    "AIRFLOW": ("airflow", None, ["base", "python"]),
+    "POSTGRES": (None, None, ["base", "python", "postgres"]),
+    "MLFLOW": ("server", {"mlflow", "psycopg2_binary", "boto3"}, ["base", "python"]),
+    "S3": (None, None, ["base"]),
 }
 LOCKS = Path(os.environ["PYTHON_LOCKS"])
 DEBIAN_PACKAGES = Path(os.environ["DEBIAN_PACKAGES"])
 TESTS_ONLY = "# Tests only."
+STACK_IMAGES = "# Stack images."
 DIST_INFO = re.compile(r"app/site-packages/([^/]+)-[^/-]+\.dist-info/METADATA$")
 DPKG_RECORD = "var/lib/dpkg/status.d/"
 
@@ -39,14 +45,15 @@ def requirement_name(line: str) -> str:
     return normalize(re.split(r"[\s\[=<>!~;@]", line.strip(), maxsplit=1)[0])
 
 
-def in_file_roots(text: str) -> tuple[set[str], set[str]]:
-    """(runtime roots, test-only roots) of a .in file: its requirements above and below the marker."""
+def in_file_roots(text: str) -> tuple[set[str], set[str], set[str]]:
+    """(the set's own roots, the stack images' roots, test-only roots) of a .in file."""
     runtime, _, tests = text.partition(TESTS_ONLY)
+    own, _, stack = runtime.partition(STACK_IMAGES)
 
     def names(part: str) -> set[str]:
         return {requirement_name(line) for line in part.splitlines() if line.strip() and not line.startswith("#")}
 
-    return names(runtime), names(tests)
+    return names(own), names(stack), names(tests)
 
 
 def lock_children(text: str) -> dict[str, set[str]]:
@@ -102,17 +109,18 @@ def image(request: pytest.FixtureRequest) -> tuple[str, dict[str, bytes | None]]
 
 def test_python_distributions_are_the_runtime_closure(image: tuple[str, dict[str, bytes | None]]) -> None:
     name, members = image
-    lock_set, _ = IMAGES[name]
+    lock_set, required, _ = IMAGES[name]
     shipped = {normalize(match[1]) for path in members if (match := DIST_INFO.search(path))}
     if lock_set is None:
         assert shipped == set(), f"{name} has no third-party Python, yet ships {sorted(shipped)}"
         return
-    runtime, tests_only = in_file_roots((LOCKS / f"{lock_set}.in").read_text())
+    own, stack, tests_only = in_file_roots((LOCKS / f"{lock_set}.in").read_text())
     children = lock_children((LOCKS / f"{lock_set}.lock").read_text())
-    allowed = closure(runtime, children)
+    allowed = closure(own | stack, children)
     # The test-only requirements are really outside the runtime closure, so this test can fail.
     assert tests_only and not tests_only & allowed, f"{lock_set}.in: {sorted(tests_only & allowed)} are runtime too"
-    assert runtime <= shipped, f"{name} lacks its own requirements {sorted(runtime - shipped)}"
+    required = own if required is None else required
+    assert required <= shipped, f"{name} lacks its own requirements {sorted(required - shipped)}"
     extra = shipped - allowed
     assert not extra, f"{name} ships {sorted(extra)}, which only tests need ({lock_set}.lock)"
 
@@ -157,7 +165,7 @@ def test_debian_packages_are_the_dependency_closure(image: tuple[str, dict[str, 
         package: {found for group in dependencies(fields) for alt in group for found in providers.get(alt, ())}
         for package, fields in records.items()
     }
-    roots = {package for group in IMAGES[name][1] for package in groups[group]["packages"]} & set(records)
+    roots = {package for group in IMAGES[name][2] for package in groups[group]["packages"]} & set(records)
     assert roots, f"{name}: none of its groups' packages has a dpkg record"
     extra = set(records) - closure(roots, edges)
     assert not extra, f"{name} holds Debian packages no listed package needs: {sorted(extra)}"

@@ -1,0 +1,30 @@
+"""What each image entrypoint of the compose stack checks of its secrets before it starts
+anything, and the database URLs it builds from them. Standard library only, so that the
+Airflow, MLflow and PostgreSQL images (on either pip hub, or none) can use it."""
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+# How every secret in airflow/.env.example starts: a value nobody chose.
+PLACEHOLDER = "change-me"
+
+
+def refusal(env: Mapping[str, str], secrets: Mapping[str, str]) -> str | None:
+    """The first problem among the `secrets` that `env` sets (name -> where the user sets it),
+    as one line, or None. A secret that is not set at all is the caller's to require."""
+    for name, source in secrets.items():
+        value = env.get(name)
+        if value is None:
+            continue
+        if not value.strip():
+            return f"{name} is empty; set {source}"
+        if value.startswith(PLACEHOLDER):
+            return f"{name} is still the placeholder from .env.example; set {source} to a secret of your own"
+    return None
+
+
+def database_url(scheme: str, host: str, port: str | int, user: str, password: str, database: str) -> str:
+    """SCHEME://USER:PASSWORD@HOST:PORT/DATABASE with every part URL-encoded, so a password may
+    hold any character (compose files cannot encode one)."""
+    user, password, database = (quote(part, safe="") for part in (user, password, database))
+    return f"{scheme}://{user}:{password}@{host}:{port}/{database}"
