@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from entrypoint.failures import Exit, Failure, one_line
-from entrypoint.settings import Settings
+from entrypoint.settings import DEFAULT_POINTERS, DEFAULT_REMOTE, Settings
 from server.app.redaction import redact_url
 from server.model import pointers
 
@@ -71,12 +71,23 @@ def preflight(settings: Settings) -> None:
 
 def fetch_pointers(settings: Settings) -> Settings:
     """With DVC_POINTERS_URL, the pointer files of the pipeline's last publication replace the
-    image's own: written from its manifest, the one object that names all three md5s."""
+    image's own: written from its manifest, the one object that names all three md5s. With
+    nothing published yet and MODEL_POLL_SECONDS set, the image's own model is served until the
+    rollout finds a publication; without MODEL_POLL_SECONDS that is a failure."""
     if not settings.pointers_url:
         return settings
     bucket, prefix = pointers.s3_location(settings.pointers_url)
     with s3_failures(settings, bucket):
         text = read_object(s3_client(settings), bucket, pointers.s3_key(prefix, pointers.MANIFEST))
+    if text is None and settings.poll_seconds:
+        # A stack coming up before its pipeline's first run: serve, and roll when it publishes.
+        log.info(
+            "entrypoint:   nothing is published at %s yet: serving the image's own model until a model is",
+            settings.pointers_url,
+        )
+        return dataclasses.replace(
+            settings, remote_url=str(DEFAULT_REMOTE), endpoint_url=None, pointers=DEFAULT_POINTERS
+        )
     if text is None:
         raise Failure(
             Exit.MISSING_DATA,

@@ -6,6 +6,7 @@ compose_up_test brings the stack up for real; this checks the file's promises wi
 import json
 import os
 import re
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -23,7 +24,7 @@ def compose() -> dict:
 
 
 def test_the_services(compose: dict) -> None:
-    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres"}
+    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "s3", "mlflow", "prediction-server"}
 
 
 def test_every_service_runs_a_tag_an_image_load_produces(compose: dict) -> None:
@@ -41,7 +42,8 @@ def test_every_service_runs_a_tag_an_image_load_produces(compose: dict) -> None:
 
 def test_long_running_services_have_health_checks_and_order(compose: dict) -> None:
     services = compose["services"]
-    for name in set(services) - {"airflow-init"}:
+    # The S3 image holds weed alone: no program to probe it with, so dependents wait for its start.
+    for name in set(services) - {"airflow-init", "s3"}:
         test = services[name]["healthcheck"]["test"]
         assert test[0] == "CMD", f"{name}: the images have no shell for CMD-SHELL"
         # podman's Docker API (docker-compose on podman) splits CMD arguments on spaces.
@@ -55,13 +57,63 @@ def test_long_running_services_have_health_checks_and_order(compose: dict) -> No
 def test_processes_stay_small_and_private(compose: dict) -> None:
     services = compose["services"]
     assert "--skip-serve-logs" in services["scheduler"]["command"]
-    assert all(port.startswith("127.0.0.1:") for port in services["api-server"]["ports"])
+    for name, service in services.items():
+        assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
     assert int(services["scheduler"]["environment"]["AIRFLOW__CORE__PARALLELISM"]) <= 4
 
 
+INTERPOLATION = re.compile(r"\$\{(\w+)(:?[-?][^}]*)?\}")
+# The only variables with a default; every other one must be set (`${VAR:?message}`).
+OPTIONAL = {"AIRFLOW_API_PORT", "S3_PORT", "MLFLOW_PORT", "SERVER_PORT", "MODEL_POLL_SECONDS", "AWS_DEFAULT_REGION"}
+
+
+def example_settings() -> dict[str, str]:
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
 def test_every_variable_the_file_uses_is_in_the_env_example() -> None:
-    used = set(re.findall(r"\$\{(\w+)(?::?-[^}]*)?\}", COMPOSE.read_text()))
-    example = {
-        line.split("=")[0] for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line and not line.startswith("#")
+    used = {name for name, _ in INTERPOLATION.findall(COMPOSE.read_text())}
+    assert used <= set(example_settings()), used - set(example_settings())
+
+
+def test_every_variable_without_a_default_is_required_with_a_message() -> None:
+    for name, modifier in INTERPOLATION.findall(COMPOSE.read_text()):
+        if name not in OPTIONAL:
+            assert modifier.startswith(":?"), f"${{{name}}} must be ${{{name}:?...}}"
+
+
+def test_each_service_gets_only_the_secrets_it_needs(compose: dict) -> None:
+    services = compose["services"]
+    assert not any("env_file" in service for service in services.values())
+
+    def holders(variable: str) -> set[str]:
+        return {name for name, service in services.items() if variable in service.get("environment", {})}
+
+    # S3's own identity, and its clients; LocalExecutor runs the tasks in the scheduler.
+    assert holders("AWS_SECRET_ACCESS_KEY") == {"s3", "mlflow", "prediction-server", "scheduler"}
+    assert holders("AIRFLOW_ADMIN_PASSWORD") == {"api-server"}
+    assert holders("AIRFLOW__CORE__FERNET_KEY") == AIRFLOW_SERVICES
+    assert holders("AIRFLOW_DB_PASSWORD") == AIRFLOW_SERVICES
+    assert holders("MLFLOW_DB_PASSWORD") == {"mlflow"}
+    assert set(services["postgres"]["environment"]) == {
+        "POSTGRES_USER",
+        "POSTGRES_PASSWORD",
+        "POSTGRES_DB",
+        "POSTGRES_EXTRA_DATABASES",
     }
-    assert used <= example, used - example
+
+
+@pytest.mark.parametrize("missing", ["AIRFLOW_FERNET_KEY", "POSTGRES_PASSWORD", "AWS_SECRET_ACCESS_KEY"])
+def test_a_missing_required_variable_stops_compose_with_its_message(tmp_path: Path, missing: str) -> None:
+    settings = {name: value for name, value in example_settings().items() if name != missing}
+    env_file = tmp_path / ".env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in settings.items()))
+    result = subprocess.run(
+        ["docker-compose", "-f", str(COMPOSE), "--env-file", str(env_file), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )
+    assert result.returncode != 0
+    assert f"set {missing} in airflow/.env" in result.stderr, result.stderr

@@ -1,10 +1,11 @@
 """airflow/docker-compose.yaml brought up for real, the way tools/compose does it on a machine with
-no container engine: the build root's podman with bridge networking, docker-compose, both images
-loaded from their image_load tarballs into a store of the test's own.
+no container engine: the build root's podman with bridge networking, docker-compose, every image
+loaded from its image_load tarball into a store of the test's own.
 
-Checks the api-server's health endpoint until every Airflow component reports healthy, the
-pipeline's DAG through the REST API with the admin login from the env file, and a teardown that
-leaves no port forwarding behind on the host.
+Checks that every Airflow component reports healthy, then the whole loop: the pipeline's DAG
+triggered through the REST API trains, registers its champion in the stack's MLflow, publishes
+to the stack's S3, and the prediction server rolls to that model and predicts what the pipeline's
+own artifacts predict. The teardown must leave no port forwarding behind on the host.
 """
 
 import os
@@ -13,10 +14,14 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 
+from server.model.pointers import MANIFEST, Manifest, object_key
+from tests.support.airflow_api import AirflowApi
 from tests.support.compose_stack import ComposeStack, compose_stack
 from tests.support.network import get_json, post_json, wait_for
+from tests.support.penguin_records import held_out_records, offline_species
 
 ADMIN = {"username": "admin", "password": "compose-test-" + uuid.uuid4().hex[:8]}
 
@@ -28,11 +33,8 @@ def port_forwarding_rules(port: int) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[ComposeStack]:
-    settings = {
-        "AIRFLOW_ADMIN_PASSWORD": ADMIN["password"],
-        "AIRFLOW_JWT_SECRET": uuid.uuid4().hex * 2,
-        "POSTGRES_PASSWORD": uuid.uuid4().hex,
-    }
+    # Fresh secrets come from compose_stack; the test needs to know the admin's password.
+    settings = {"AIRFLOW_ADMIN_PASSWORD": ADMIN["password"], "MODEL_POLL_SECONDS": "5"}
     with compose_stack(
         Path(os.environ["TEST_TMPDIR"]) / "compose",
         Path(os.environ["COMPOSE_SESSION"]),
@@ -61,12 +63,35 @@ def test_the_port_is_published_on_loopback_only(stack: ComposeStack) -> None:
     assert rules and all("127.0.0.1" in rule for rule in rules), rules
 
 
-def test_the_pipeline_dag_is_served_through_the_rest_api(stack: ComposeStack) -> None:
-    token = post_json(f"{stack.url}/auth/token", ADMIN)["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
+def test_the_loop_trains_registers_publishes_and_the_server_rolls_to_it(stack: ComposeStack, tmp_path: Path) -> None:
+    # Through the REST API with the admin login from the env file, as a user would.
+    api = AirflowApi(stack.url, **ADMIN)
+    run, tasks = api.run_dag("penguins_training")
+    assert run["state"] == "success", api.failures(tasks)
 
-    def dag_ids() -> set[str]:
-        return {dag["dag_id"] for dag in get_json(f"{stack.url}/api/v2/dags", headers)["dags"]}
+    # Registered in the stack's MLflow, with the champion alias.
+    mlflow = stack.url_of("MLFLOW_PORT")
+    champion = get_json(f"{mlflow}/api/2.0/mlflow/registered-models/alias?name=penguin-species&alias=champion")
+    version = champion["model_version"]["version"]
 
-    # wait_for fails the test if the DAG is not listed in time.
-    wait_for(lambda: "penguins_training" in dag_ids(), timeout=300, interval=5)
+    # Published to the stack's S3: the manifest names the champion's version and its objects.
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=stack.url_of("S3_PORT"),
+        aws_access_key_id=stack.settings["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=stack.settings["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    manifest = Manifest.parse(s3.get_object(Bucket="mlops", Key=f"penguins/pointers/{MANIFEST}")["Body"].read())
+    assert manifest.version == version
+    published = tmp_path / "published"
+    published.mkdir()
+    for name, digest in manifest.md5s.items():
+        s3.download_file("mlops", f"penguins/{object_key(digest)}", str(published / name))
+
+    # The server, which started on the image's own model, rolls to it within the poll interval.
+    server = stack.url_of("SERVER_PORT")
+    wait_for(lambda: get_json(f"{server}/model")["version"] == version, timeout=180, interval=2)
+    assert get_json(f"{server}/model")["artifacts"] == manifest.md5s
+    served = post_json(f"{server}/predict", {"records": held_out_records()})
+    assert [p["species"] for p in served["predictions"]] == offline_species(published)

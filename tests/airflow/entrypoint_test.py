@@ -4,6 +4,9 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
 
 AIRFLOW = Path(os.environ["AIRFLOW"])
 
@@ -51,3 +54,52 @@ def test_migrate_and_admin_login_before_the_command(tmp_path: Path) -> None:
     passwords = tmp_path / "home" / "simple_auth_manager_passwords.json"
     assert json.loads(passwords.read_text()) == {"ops": "s3cret"}
     assert oct(passwords.stat().st_mode & 0o777) == "0o600"
+
+
+FERNET_KEY = "a" * 43 + "="  # 32 bytes, URL-safe base64
+
+
+@pytest.mark.parametrize(
+    "variable, value, expected",
+    [
+        (
+            "AIRFLOW__API_AUTH__JWT_SECRET",
+            "change-me-to-a-long-random-string",
+            "set AIRFLOW_JWT_SECRET in airflow/.env",
+        ),
+        ("AIRFLOW_DB_PASSWORD", "change-me", "set POSTGRES_PASSWORD in airflow/.env"),
+        ("AWS_SECRET_ACCESS_KEY", " ", "AWS_SECRET_ACCESS_KEY is empty"),
+        ("AIRFLOW__CORE__FERNET_KEY", "change-me-to-a-fernet-key", "still the placeholder"),
+        ("AIRFLOW__CORE__FERNET_KEY", "not-a-key", "is not a Fernet key; set AIRFLOW_FERNET_KEY"),
+    ],
+)
+def test_a_placeholder_or_blank_secret_stops_it_in_one_line(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    result = run(tmp_path, "version", **{variable: value})
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("airflow-entrypoint: error: ") and expected in lines[0], (
+        result.stderr
+    )
+    assert value.strip() == "" or value not in result.stderr  # the value itself is never echoed
+
+
+def test_the_database_url_is_built_with_the_password_encoded(tmp_path: Path) -> None:
+    password = "p@ss:w/rd%?&="
+    result = run(
+        tmp_path,
+        "config",
+        "get-value",
+        "database",
+        "sql_alchemy_conn",
+        AIRFLOW_DB_HOST="db.internal",
+        AIRFLOW_DB_USER="airflow",
+        AIRFLOW_DB_PASSWORD=password,
+        AIRFLOW_DB_NAME="meta data",
+        AIRFLOW__CORE__FERNET_KEY=FERNET_KEY,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    url = result.stdout.strip().splitlines()[-1]
+    assert url == "postgresql+psycopg2://airflow:p%40ss%3Aw%2Frd%25%3F%26%3D@db.internal:5432/meta%20data"
+    assert unquote(urlsplit(url).password or "") == password

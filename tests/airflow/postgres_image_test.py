@@ -14,7 +14,12 @@ from tests.support.oci_runtime import Container
 
 IMAGE = Path(os.environ["POSTGRES_IMAGE"])
 NONROOT = 65532
-SETTINGS = {"POSTGRES_USER": "airflow", "POSTGRES_PASSWORD": "s3cret pass", "POSTGRES_DB": "metadata"}
+SETTINGS = {
+    "POSTGRES_USER": "airflow",
+    "POSTGRES_PASSWORD": "s3cret pass",
+    "POSTGRES_DB": "metadata",
+    "POSTGRES_EXTRA_DATABASES": "mlflow, metadata",
+}
 
 
 def empty_volume(tmp_path: Path) -> Path:
@@ -38,10 +43,12 @@ class Server:
         wait_for(lambda: is_listening(self.port) or not self.container.alive(), timeout=120)
         assert self.container.alive(), self.log.read_text()
 
-    def query(self, sql: str, password: str = SETTINGS["POSTGRES_PASSWORD"]) -> tuple | None:
+    def query(
+        self, sql: str, password: str = SETTINGS["POSTGRES_PASSWORD"], database: str = "metadata"
+    ) -> tuple | None:
         """Runs `sql` in its own connection, closed again: PostgreSQL's SIGTERM waits for clients."""
         connection = psycopg2.connect(
-            host="127.0.0.1", port=self.port, user="airflow", password=password, dbname="metadata"
+            host="127.0.0.1", port=self.port, user="airflow", password=password, dbname=database
         )
         try:
             with connection, connection.cursor() as cursor:
@@ -63,6 +70,7 @@ def test_first_start_creates_the_user_and_database(server: Server) -> None:
     user, database, version = server.query("SELECT current_user, current_database(), version()")
     assert (user, database) == ("airflow", "metadata")
     assert version.startswith("PostgreSQL 17.")
+    assert server.query("SELECT current_database()", database="mlflow") == ("mlflow",)
 
 
 def test_a_wrong_password_is_refused(server: Server) -> None:
@@ -110,6 +118,8 @@ def test_a_restart_keeps_the_data_and_needs_no_password_setting(tmp_path: Path) 
     "env, stray_file, expected",
     [
         ({"POSTGRES_USER": "airflow"}, False, "set POSTGRES_PASSWORD"),
+        ({"POSTGRES_USER": "airflow", "POSTGRES_PASSWORD": " "}, False, "set POSTGRES_PASSWORD"),
+        ({**SETTINGS, "POSTGRES_PASSWORD": "change-me"}, False, "POSTGRES_PASSWORD is still the placeholder"),
         (SETTINGS, True, "neither empty nor a PostgreSQL cluster"),
     ],
 )

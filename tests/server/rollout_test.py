@@ -1,7 +1,8 @@
 """The server rolls to each model the pipeline publishes without a restart (MODEL_POLL_SECONDS),
-against moto's S3 and the real entrypoint with two workers: a bounded request loop runs through
-the swap with zero failures, and every answer's probabilities are those of the version it names;
-a corrupt or unusable publication is refused once per worker while the old model keeps serving."""
+against moto's S3 and the real entrypoint with two workers: started before anything is published,
+it serves the image's own model; a bounded request loop runs through the swap to the published
+one with zero failures, and every answer's probabilities are those of the version it names; a
+corrupt or unusable publication is refused once per worker while the old model keeps serving."""
 
 import hashlib
 import os
@@ -86,15 +87,14 @@ class RequestLoop:
 
 @pytest.fixture(scope="module")
 def rolled(tmp_path_factory: pytest.TempPathFactory):
-    """The server started on the default model, then the second model published while the
-    request loop runs; yields once both workers serve the second."""
+    """The server started before anything is published, so on the image's own model; then the
+    second model published while the request loop runs; yields once both workers serve it."""
     workdir = tmp_path_factory.mktemp("rollout")
     second = workdir / "second"
     train_second_model(second)
     records = held_out_records()
     expected = {"default": offline_probabilities(TRAINED, records), "2": offline_probabilities(second, records)}
     with moto_s3(workdir) as s3:
-        publish(s3, TRAINED, workdir / "publish-default", "default")
         port = free_port()
         env = {
             "PATH": os.environ["PATH"],
@@ -113,6 +113,7 @@ def rolled(tmp_path_factory: pytest.TempPathFactory):
         base = f"http://127.0.0.1:{port}"
         try:
             wait_for_http(f"{base}/ready", timeout=240, alive=lambda: server.poll() is None)
+            assert "nothing is published at" in log.read_text()
             with RequestLoop(f"{base}/predict", records) as loop:
                 wait_for(lambda: len(loop.answers) >= 50)  # the loop is well under way before
                 publish(s3, second, workdir / "publish-2", "2")

@@ -2,6 +2,8 @@
 does on a machine with no container engine, but with a podman store and mount namespace of its own
 (needs the build root's real root user: `no-sandbox` tests, or `bazel run`)."""
 
+import base64
+import os
 import signal
 import subprocess
 import sys
@@ -14,10 +16,26 @@ from pathlib import Path
 
 from tests.support.network import free_port, wait_for
 
+# The host ports the compose file publishes on 127.0.0.1, by the variable that sets each.
+PORTS = ("AIRFLOW_API_PORT", "S3_PORT", "MLFLOW_PORT", "SERVER_PORT")
+
+
+def fresh_secrets() -> dict[str, str]:
+    """A value for every change-me secret of airflow/.env.example; the database password holds
+    characters a URL must encode, as a user's may."""
+    return {
+        "POSTGRES_PASSWORD": "p@ss:w/rd%?&=" + uuid.uuid4().hex,
+        "AIRFLOW_JWT_SECRET": uuid.uuid4().hex * 2,
+        "AIRFLOW_FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "AIRFLOW_ADMIN_PASSWORD": uuid.uuid4().hex,
+        "AWS_SECRET_ACCESS_KEY": uuid.uuid4().hex,
+    }
+
 
 @dataclass
 class ComposeStack:
-    port: int  # the api-server's, on 127.0.0.1
+    ports: dict[str, int]  # PORTS -> the free port given to each
+    settings: dict[str, str]  # every variable the stack's .env sets
     log: Path
     started: float = field(default_factory=time.monotonic)
     loaded: float = 0.0  # when the last image was loaded
@@ -25,8 +43,16 @@ class ComposeStack:
     exit_code: int | None = None  # the session's, once it has taken the stack down
 
     @property
+    def port(self) -> int:
+        return self.ports["AIRFLOW_API_PORT"]
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        """The Airflow api-server's."""
+        return self.url_of("AIRFLOW_API_PORT")
+
+    def url_of(self, port: str) -> str:
+        return f"http://127.0.0.1:{self.ports[port]}"
 
 
 def env_file(example: Path, settings: dict[str, str]) -> str:
@@ -43,11 +69,16 @@ def compose_stack(
     workdir: Path, session: Path, compose: Path, env_example: Path, tarballs: list[Path], settings: dict[str, str]
 ) -> Iterator[ComposeStack]:
     """Yields once every service is healthy; takes the stack down (volumes too) on the way out.
+    `settings` override the example's values, on top of fresh secrets and free ports.
     Keep the store on disk (e.g. under TEST_TMPDIR): the Airflow image is 0.9 GB unpacked."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "docker-compose.yaml").write_text(compose.read_text())
-    stack = ComposeStack(port=free_port(), log=workdir / "session.log")
-    (workdir / ".env").write_text(env_file(env_example, {**settings, "AIRFLOW_API_PORT": str(stack.port)}))
+    ports = {name: free_port() for name in PORTS}
+    settings = {**fresh_secrets(), **{name: str(port) for name, port in ports.items()}, **settings}
+    text = env_file(env_example, settings)
+    (workdir / ".env").write_text(text)
+    lines = [line for line in text.splitlines() if "=" in line and not line.startswith("#")]
+    stack = ComposeStack(ports=ports, settings=dict(line.split("=", 1) for line in lines), log=workdir / "session.log")
     command = [
         sys.executable,
         str(session),

@@ -1,0 +1,118 @@
+"""The Airflow image's entrypoint: `airflow ARGS...`, with no shell in the image.
+
+    entrypoint.py api-server          # what the compose file's services run
+    entrypoint.py scheduler --skip-serve-logs
+
+Before the command:
+- every secret it is given must be set and not a `change-me` placeholder of airflow/.env.example,
+  and a Fernet key must be one; otherwise one line names the variable, and exit 1;
+- AIRFLOW_DB_HOST (with AIRFLOW_DB_USER, AIRFLOW_DB_PASSWORD, AIRFLOW_DB_NAME, optional
+  AIRFLOW_DB_PORT): the metadata database's URL is built from them, each part URL-encoded, so a
+  password may hold any character (compose cannot encode one);
+- AIRFLOW_DB_MIGRATE=true: `airflow db migrate` first (for a single container; the compose file
+  runs it as its airflow-init service instead);
+- AIRFLOW_ADMIN_USERNAME and AIRFLOW_ADMIN_PASSWORD: an admin login for Airflow 3's simple auth
+  manager, written to a passwords file under AIRFLOW_HOME (never into the image).
+Then Airflow replaces this process (exec), so it receives the container's signals itself.
+"""
+
+import base64
+import binascii
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from entrypoint import secrets
+
+TRUE = {"1", "true", "yes", "on"}
+# Each secret the container may get -> the airflow/.env variable that fills it, for the message.
+SECRETS = {
+    "AIRFLOW_DB_PASSWORD": "POSTGRES_PASSWORD in airflow/.env",
+    "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET in airflow/.env",
+    "AIRFLOW__CORE__FERNET_KEY": "AIRFLOW_FERNET_KEY in airflow/.env",
+    "AIRFLOW_ADMIN_PASSWORD": "AIRFLOW_ADMIN_PASSWORD in airflow/.env",
+    "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY in airflow/.env",
+}
+NEW_FERNET_KEY = 'python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
+
+
+def airflow_command(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "airflow", *args]
+
+
+def fail(message: str) -> NoReturn:
+    sys.exit(f"airflow-entrypoint: error: {message}")
+
+
+def check_secrets(env: dict[str, str]) -> None:
+    problem = secrets.refusal(env, SECRETS)
+    if problem:
+        fail(problem)
+    fernet = env.get("AIRFLOW__CORE__FERNET_KEY")
+    if fernet:
+        try:
+            valid = len(base64.urlsafe_b64decode(fernet.encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            fail(
+                f"AIRFLOW__CORE__FERNET_KEY is not a Fernet key; set AIRFLOW_FERNET_KEY to the output of {NEW_FERNET_KEY}"
+            )
+
+
+def database_url(env: dict[str, str]) -> str | None:
+    """The metadata database's URL from AIRFLOW_DB_*, or None without AIRFLOW_DB_HOST."""
+    host = env.get("AIRFLOW_DB_HOST")
+    if not host:
+        return None
+    missing = [name for name in ("AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD", "AIRFLOW_DB_NAME") if not env.get(name)]
+    if missing:
+        fail(f"AIRFLOW_DB_HOST is set, but {', '.join(missing)} is not; set all of AIRFLOW_DB_*")
+    return secrets.database_url(
+        "postgresql+psycopg2",
+        host,
+        env.get("AIRFLOW_DB_PORT") or 5432,
+        env["AIRFLOW_DB_USER"],
+        env["AIRFLOW_DB_PASSWORD"],
+        env["AIRFLOW_DB_NAME"],
+    )
+
+
+def configure_admin(env: dict[str, str]) -> None:
+    user, password = env.get("AIRFLOW_ADMIN_USERNAME"), env.get("AIRFLOW_ADMIN_PASSWORD")
+    if not user and not password:
+        return
+    if not (user and password):
+        fail("set both AIRFLOW_ADMIN_USERNAME and AIRFLOW_ADMIN_PASSWORD, or neither")
+    home = Path(env.get("AIRFLOW_HOME", "/tmp/airflow"))
+    home.mkdir(parents=True, exist_ok=True)
+    passwords = home / "simple_auth_manager_passwords.json"
+    passwords.write_text(json.dumps({user: password}))
+    passwords.chmod(0o600)
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = f"{user}:admin"
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(passwords)
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not args:
+        fail("name an airflow command, e.g. api-server, scheduler or dag-processor")
+    check_secrets(dict(os.environ))
+    url = database_url(dict(os.environ))
+    if url:
+        os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
+    configure_admin(dict(os.environ))
+    if os.environ.get("AIRFLOW_DB_MIGRATE", "").lower() in TRUE:
+        print("airflow-entrypoint: airflow db migrate", file=sys.stderr, flush=True)
+        migrated = subprocess.run(airflow_command(["db", "migrate"]))
+        if migrated.returncode != 0:
+            fail(f"airflow db migrate failed ({migrated.returncode}); check the metadata database's settings")
+    command = airflow_command(args)
+    os.execv(command[0], command)
+
+
+if __name__ == "__main__":
+    main()
