@@ -67,7 +67,13 @@ class Rollout:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self.settings.interval)
-            await asyncio.to_thread(self.check)
+            try:
+                await asyncio.to_thread(self.check)
+            except Exception as error:  # a bug must not end the polling for the server's lifetime
+                self.metrics.rollouts.labels("check_failed").inc()
+                log.error(
+                    json.dumps({"event": "model_check_failed", "reason": f"bug: {type(error).__name__}: {error}"})
+                )
 
     def check(self) -> str:
         """One poll; returns its outcome: unchanged, rolled_out, refused or check_failed."""

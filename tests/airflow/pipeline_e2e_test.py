@@ -96,19 +96,13 @@ def test_the_server_serves_the_pipelines_model(first_run, tmp_path: Path) -> Non
     [trained] = [path for path in (home / "penguins").glob("*/artifacts") if (path / artifacts.MODEL).exists()][:1]
 
     port = free_port()
-    server_env = {
-        "PATH": os.environ["PATH"],
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "MODEL_WORKDIR": str(tmp_path / "w"),
-        "DVC_REMOTE_URL": f"s3://{s3.bucket}/{REMOTE_PATH}",
-        "DVC_POINTERS_URL": f"s3://{s3.bucket}/{REMOTE_PATH}/pointers",
-        "DVC_REMOTE_ENDPOINT_URL": s3.endpoint,
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "AWS_DEFAULT_REGION": s3.region,
-        "MLFLOW_TRACKING_URI": tracking,
-    }
+    server_env = s3.entrypoint_env(
+        port,
+        tmp_path / "w",
+        REMOTE_PATH,
+        DVC_POINTERS_URL=f"s3://{s3.bucket}/{REMOTE_PATH}/pointers",
+        MLFLOW_TRACKING_URI=tracking,
+    )
     with open(tmp_path / "server.log", "w") as log:
         server = subprocess.Popen([str(ENTRYPOINT)], env=server_env, stdout=log, stderr=subprocess.STDOUT)
     try:

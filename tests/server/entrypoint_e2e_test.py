@@ -33,16 +33,7 @@ def services(tmp_path_factory: pytest.TempPathFactory):
 def start_on_s3(s3: S3, tracking: str, port: int, tmp_path: Path, **extra: str) -> subprocess.Popen:
     """The entrypoint on `port`, pulling from the test's S3 and reporting to `tracking`; its output
     goes to tmp_path/entrypoint.log."""
-    env = {
-        "PATH": os.environ["PATH"],
-        "PORT": str(port),
-        "HOST": "127.0.0.1",
-        "MODEL_WORKDIR": str(tmp_path / "work"),
-        "DVC_REMOTE_URL": f"s3://{s3.bucket}/penguins",
-        "MLFLOW_TRACKING_URI": tracking,
-        **s3.env(),
-        **extra,
-    }
+    env = s3.entrypoint_env(port, tmp_path / "work", "penguins", MLFLOW_TRACKING_URI=tracking, **extra)
     with open(tmp_path / "entrypoint.log", "w") as log:
         return subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=log, stderr=subprocess.STDOUT)
 

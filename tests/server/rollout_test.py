@@ -96,17 +96,14 @@ def rolled(tmp_path_factory: pytest.TempPathFactory):
     expected = {"default": offline_probabilities(TRAINED, records), "2": offline_probabilities(second, records)}
     with moto_s3(workdir) as s3:
         port = free_port()
-        env = {
-            "PATH": os.environ["PATH"],
-            "PORT": str(port),
-            "HOST": "127.0.0.1",
-            "MODEL_WORKDIR": str(workdir / "work"),
-            "DVC_REMOTE_URL": f"s3://{s3.bucket}/{REMOTE}",
-            "DVC_POINTERS_URL": f"s3://{s3.bucket}/{REMOTE}/pointers",
-            "MODEL_POLL_SECONDS": "1",
-            "WEB_CONCURRENCY": str(WORKERS),
-            **s3.env(),
-        }
+        env = s3.entrypoint_env(
+            port,
+            workdir / "work",
+            REMOTE,
+            DVC_POINTERS_URL=f"s3://{s3.bucket}/{REMOTE}/pointers",
+            MODEL_POLL_SECONDS="1",
+            WEB_CONCURRENCY=str(WORKERS),
+        )
         log = workdir / "server.log"
         with open(log, "w") as sink:
             server = subprocess.Popen([str(ENTRYPOINT)], env=env, stdout=sink, stderr=subprocess.STDOUT)

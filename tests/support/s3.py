@@ -1,5 +1,6 @@
 """moto's S3 server on loopback, with real IAM authentication, and a DVC push into it."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,18 @@ class S3:
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_DEFAULT_REGION": self.region,
             **overrides,
+        }
+
+    def entrypoint_env(self, port: int, workdir: Path, remote_path: str, **overrides: str) -> dict[str, str]:
+        """The prediction server's entrypoint on 127.0.0.1:`port`, pulling from
+        s3://BUCKET/`remote_path`, with its own MODEL_WORKDIR and the test's PATH."""
+        return {
+            "PATH": os.environ["PATH"],
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "MODEL_WORKDIR": str(workdir),
+            "DVC_REMOTE_URL": f"s3://{self.bucket}/{remote_path}",
+            **self.env(**overrides),
         }
 
     def client(self):
