@@ -63,24 +63,6 @@ def check_secrets(env: dict[str, str]) -> None:
             )
 
 
-def database_url(env: dict[str, str]) -> str | None:
-    """The metadata database's URL from AIRFLOW_DB_*, or None without AIRFLOW_DB_HOST."""
-    host = env.get("AIRFLOW_DB_HOST")
-    if not host:
-        return None
-    missing = [name for name in ("AIRFLOW_DB_USER", "AIRFLOW_DB_PASSWORD", "AIRFLOW_DB_NAME") if not env.get(name)]
-    if missing:
-        fail(f"AIRFLOW_DB_HOST is set, but {', '.join(missing)} is not; set all of AIRFLOW_DB_*")
-    return secrets.database_url(
-        "postgresql+psycopg2",
-        host,
-        env.get("AIRFLOW_DB_PORT") or 5432,
-        env["AIRFLOW_DB_USER"],
-        env["AIRFLOW_DB_PASSWORD"],
-        env["AIRFLOW_DB_NAME"],
-    )
-
-
 def configure_admin(env: dict[str, str]) -> None:
     user, password = env.get("AIRFLOW_ADMIN_USERNAME"), env.get("AIRFLOW_ADMIN_PASSWORD")
     if not user and not password:
@@ -101,7 +83,10 @@ def main() -> None:
     if not args:
         fail("name an airflow command, e.g. api-server, scheduler or dag-processor")
     check_secrets(dict(os.environ))
-    url = database_url(dict(os.environ))
+    try:
+        url = secrets.database_url(os.environ, "AIRFLOW_DB", "postgresql+psycopg2")
+    except ValueError as error:
+        fail(str(error))
     if url:
         os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
     configure_admin(dict(os.environ))

@@ -23,6 +23,7 @@ import psycopg2
 from bench.layers import layer_sizes
 from tests.support.airflow_api import AirflowApi
 from tests.support.compose_stack import compose_stack
+from tests.support.mlflow_server import champion
 from tests.support.network import get_json, wait_for
 from tests.support.pipeline_stack import pipeline_stack
 
@@ -70,9 +71,7 @@ def compose_run(workdir: Path) -> dict[str, float]:
         steps["DAG end to end (LocalExecutor)"] = time.monotonic() - triggered
         # From the publish task's end (Airflow's clock, UTC) to the server answering with its model.
         published = datetime.fromisoformat(next(t for t in tasks if t["task_id"] == "publish")["end_date"])
-        version = get_json(
-            f"{stack.url_of('MLFLOW_PORT')}/api/2.0/mlflow/registered-models/alias?name=penguin-species&alias=champion"
-        )["model_version"]["version"]
+        version = champion(stack.url_of("MLFLOW_PORT"))["version"]
         wait_for(
             lambda: get_json(f"{stack.url_of('SERVER_PORT')}/model")["version"] == version, timeout=300, interval=0.5
         )

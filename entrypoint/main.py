@@ -13,7 +13,6 @@ code (entrypoint/failures.py), SIGTERM and SIGINT included; uvicorn is never sta
 
 import errno
 import logging
-import math
 import os
 import signal
 import socket
@@ -27,7 +26,7 @@ from entrypoint.failures import Exit, Failure, one_line
 from entrypoint.settings import Settings, from_environment
 from server.app import logs
 from server.app.redaction import redact_url
-from server.model.sample import SAMPLE
+from server.model.sample import SAMPLE, score_problem
 
 log = logging.getLogger("entrypoint")
 
@@ -92,9 +91,9 @@ def check_model(settings: Settings) -> None:
 
     try:
         transformer, model, _, _ = artifacts.load(storage.project_dir(settings), settings.pointers)
-        probabilities = pipeline.predict_proba(transformer, model, [SAMPLE])[0]
-        if not math.isclose(sum(probabilities), 1.0, abs_tol=1e-6):
-            raise ValueError(f"its probabilities sum to {sum(probabilities)}")
+        problem = score_problem(pipeline.predict_proba(transformer, model, [SAMPLE])[0])
+        if problem:
+            raise ValueError(problem)
     except Exception as error:  # skops, sklearn and numpy raise many types; each means: unusable
         raise Failure(
             Exit.MODEL_UNUSABLE,
@@ -149,7 +148,6 @@ def run() -> list[str]:
     os.environ["PREDICTION_POINTERS_DIR"] = str(settings.pointers)
     os.environ["MAX_BATCH_SIZE"] = str(settings.max_batch_size)
     os.environ["MODEL_POLL_SECONDS"] = str(settings.poll_seconds)
-    os.environ["PREDICTION_ROLLOUT_DIR"] = str(settings.workdir / "rollouts")
     storage.share_between_workers(settings)
     command = uvicorn_command(settings)
     log.info(

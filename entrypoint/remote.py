@@ -119,7 +119,7 @@ def read_object(client, bucket: str, key: str) -> bytes | None:
     try:
         return client.get_object(Bucket=bucket, Key=key)["Body"].read()
     except errors.ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
+        if _no_such_key(error):
             return None
         raise
 
@@ -154,9 +154,14 @@ def _exists(client, bucket: str, key: str) -> bool:
         client.head_object(Bucket=bucket, Key=key)
         return True
     except errors.ClientError as error:
-        if error.response["Error"]["Code"] in ("404", "NoSuchKey"):
+        if _no_such_key(error):
             return False
         raise
+
+
+def _no_such_key(error) -> bool:
+    """A ClientError that says the object is not there (HEAD answers a bare 404)."""
+    return error.response["Error"]["Code"] in ("404", "NoSuchKey")
 
 
 @contextmanager

@@ -23,8 +23,17 @@ def refusal(env: Mapping[str, str], secrets: Mapping[str, str]) -> str | None:
     return None
 
 
-def database_url(scheme: str, host: str, port: str | int, user: str, password: str, database: str) -> str:
-    """SCHEME://USER:PASSWORD@HOST:PORT/DATABASE with every part URL-encoded, so a password may
-    hold any character (compose files cannot encode one)."""
-    user, password, database = (quote(part, safe="") for part in (user, password, database))
-    return f"{scheme}://{user}:{password}@{host}:{port}/{database}"
+def database_url(env: Mapping[str, str], prefix: str, scheme: str) -> str | None:
+    """SCHEME://USER:PASSWORD@HOST:PORT/NAME from PREFIX_HOST, PREFIX_PORT (5432), PREFIX_USER,
+    PREFIX_PASSWORD and PREFIX_NAME, every part URL-encoded, so a password may hold any character
+    (compose files cannot encode one). None without PREFIX_HOST; ValueError, with the one line to
+    print, when a part is missing."""
+    host = env.get(f"{prefix}_HOST")
+    if not host:
+        return None
+    parts = [f"{prefix}_{part}" for part in ("USER", "PASSWORD", "NAME")]
+    missing = [name for name in parts if not env.get(name)]
+    if missing:
+        raise ValueError(f"{prefix}_HOST is set, but {', '.join(missing)} is not; set all of {prefix}_*")
+    user, password, name = (quote(env[part], safe="") for part in parts)
+    return f"{scheme}://{user}:{password}@{host}:{env.get(f'{prefix}_PORT') or 5432}/{name}"

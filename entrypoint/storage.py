@@ -55,9 +55,9 @@ def share_between_workers(settings: Settings) -> None:
     an earlier run's): prometheus_client's multiprocess directory, so /metrics adds up every
     worker, the files whose creation elects the one worker that reports each model to MLflow, and
     the rollout's staging folders (server/app/rollout.py)."""
-    metrics = settings.workdir / "prometheus"
+    metrics, rollouts = settings.workdir / "prometheus", settings.workdir / "rollouts"
     shutil.rmtree(metrics, ignore_errors=True)
-    shutil.rmtree(settings.workdir / "rollouts", ignore_errors=True)
+    shutil.rmtree(rollouts, ignore_errors=True)
     try:
         metrics.mkdir(parents=True)
         for claim in settings.workdir.glob("mlflow-reported*"):
@@ -68,6 +68,7 @@ def share_between_workers(settings: Settings) -> None:
         ) from None
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     os.environ["PREDICTION_REPORT_ONCE"] = str(settings.workdir / "mlflow-reported")
+    os.environ["PREDICTION_ROLLOUT_DIR"] = str(rollouts)
 
 
 def configure(settings: Settings) -> None:

@@ -28,20 +28,12 @@ def fail(message: str) -> NoReturn:
 
 
 def backend_store(env: dict[str, str]) -> str:
-    if not env.get("MLFLOW_DB_HOST"):
-        return "sqlite:////tmp/mlflow.db"
-    missing = [name for name in ("MLFLOW_DB_USER", "MLFLOW_DB_PASSWORD", "MLFLOW_DB_NAME") if not env.get(name)]
-    if missing:
-        fail(f"MLFLOW_DB_HOST is set, but {', '.join(missing)} is not; set all of MLFLOW_DB_*")
-    # SQLAlchemy 2.1's default PostgreSQL driver is psycopg 3; the image has psycopg2.
-    return secrets.database_url(
-        "postgresql+psycopg2",
-        env["MLFLOW_DB_HOST"],
-        env.get("MLFLOW_DB_PORT") or 5432,
-        env["MLFLOW_DB_USER"],
-        env["MLFLOW_DB_PASSWORD"],
-        env["MLFLOW_DB_NAME"],
-    )
+    try:
+        # SQLAlchemy 2.1's default PostgreSQL driver is psycopg 3; the image has psycopg2.
+        url = secrets.database_url(env, "MLFLOW_DB", "postgresql+psycopg2")
+    except ValueError as error:
+        fail(str(error))
+    return url or "sqlite:////tmp/mlflow.db"
 
 
 def artifacts_destination(env: dict[str, str]) -> str:

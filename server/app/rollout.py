@@ -12,7 +12,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -24,7 +23,7 @@ from server.app import tracking
 from server.app.observability import Metrics
 from server.app.service import LoadedModel, ModelService, load_model
 from server.model import pointers
-from server.model.sample import SAMPLE
+from server.model.sample import SAMPLE, score_problem
 
 log = logging.getLogger("server.rollout")
 
@@ -131,13 +130,13 @@ class Rollout:
             )
         try:
             new = load_model(staging, staging)
-            probabilities = new.predict([SAMPLE])[0][1].values()
+            problem = score_problem(new.predict([SAMPLE])[0][1].values())
         except pointers.ArtifactError as error:
             raise Refused(str(error)) from None
         except Exception as error:  # sklearn and numpy raise many types; each means: unusable
             raise Refused(f"it does not score ({type(error).__name__}: {error})") from None
-        if not math.isclose(sum(probabilities), 1.0, abs_tol=1e-6):
-            raise Refused(f"its probabilities sum to {sum(probabilities)}")
+        if problem:
+            raise Refused(problem)
         return new
 
     def _swap(self, old: LoadedModel | None, new: LoadedModel, staging: Path, publication: str) -> None:

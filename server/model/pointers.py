@@ -43,24 +43,24 @@ def is_md5(value: object) -> bool:
 
 
 def recorded_md5(dvc_file: Path) -> str:
+    return _recorded_out(dvc_file)[0]
+
+
+def _recorded_out(dvc_file: Path) -> tuple[str, dict]:
+    """The md5 a pointer file records, checked, and its whole `outs` entry."""
     try:
         text = dvc_file.read_text()
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "not text"
         raise ArtifactError(f"cannot read the pointer file {dvc_file} ({reason})") from None
     try:
-        outs = yaml.safe_load(text)["outs"]
-        value = str(outs[0]["md5"])
+        out = yaml.safe_load(text)["outs"][0]
+        value = str(out["md5"])
     except (yaml.YAMLError, TypeError, KeyError, IndexError) as error:
         raise ArtifactError(f"{dvc_file} is not a DVC pointer file with an md5 ({type(error).__name__})") from None
     if not is_md5(value):
         raise ArtifactError(f"{dvc_file} records no md5")
-    return value
-
-
-def recorded_size(dvc_file: Path) -> int:
-    """The size a well-formed pointer file records (0 when it records none)."""
-    return int(yaml.safe_load(dvc_file.read_text())["outs"][0].get("size") or 0)
+    return value, out
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,12 @@ class Manifest:
 
     @classmethod
     def of_pointers(cls, directory: Path, version: str) -> "Manifest":
-        """The manifest of the .dvc files in `directory`."""
-        files = {name: directory / f"{name}.dvc" for name in ARTIFACTS}
+        """The manifest of the .dvc files in `directory` (a size they do not record is 0)."""
+        outs = {name: _recorded_out(directory / f"{name}.dvc") for name in ARTIFACTS}
         return cls(
             version,
-            {name: recorded_md5(path) for name, path in files.items()},
-            {name: recorded_size(path) for name, path in files.items()},
+            {name: digest for name, (digest, _) in outs.items()},
+            {name: int(out.get("size") or 0) for name, (_, out) in outs.items()},
         )
 
     @classmethod

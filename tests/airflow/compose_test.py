@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.compose_stack import env_settings
+
 COMPOSE = Path(os.environ["COMPOSE"])
 ENV_EXAMPLE = Path(os.environ["ENV_EXAMPLE"])
 AIRFLOW_SERVICES = {"airflow-init", "api-server", "scheduler", "dag-processor", "triggerer"}
@@ -68,8 +70,7 @@ OPTIONAL = {"AIRFLOW_API_PORT", "S3_PORT", "MLFLOW_PORT", "SERVER_PORT", "MODEL_
 
 
 def example_settings() -> dict[str, str]:
-    lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if "=" in line and not line.startswith("#")]
-    return dict(line.split("=", 1) for line in lines)
+    return env_settings(ENV_EXAMPLE.read_text())
 
 
 def test_every_variable_the_file_uses_is_in_the_env_example() -> None:

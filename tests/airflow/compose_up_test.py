@@ -14,14 +14,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 from server.model.pointers import MANIFEST, Manifest, object_key
 from tests.support.airflow_api import AirflowApi
 from tests.support.compose_stack import ComposeStack, compose_stack
+from tests.support.mlflow_server import champion
 from tests.support.network import get_json, post_json, wait_for
 from tests.support.penguin_records import held_out_records, offline_species
+from tests.support.s3 import S3
 
 ADMIN = {"username": "admin", "password": "compose-test-" + uuid.uuid4().hex[:8]}
 
@@ -70,18 +71,11 @@ def test_the_loop_trains_registers_publishes_and_the_server_rolls_to_it(stack: C
     assert run["state"] == "success", api.failures(tasks)
 
     # Registered in the stack's MLflow, with the champion alias.
-    mlflow = stack.url_of("MLFLOW_PORT")
-    champion = get_json(f"{mlflow}/api/2.0/mlflow/registered-models/alias?name=penguin-species&alias=champion")
-    version = champion["model_version"]["version"]
+    version = champion(stack.url_of("MLFLOW_PORT"))["version"]
 
     # Published to the stack's S3: the manifest names the champion's version and its objects.
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=stack.url_of("S3_PORT"),
-        aws_access_key_id=stack.settings["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.settings["AWS_SECRET_ACCESS_KEY"],
-        region_name="us-east-1",
-    )
+    settings = stack.settings
+    s3 = S3(stack.url_of("S3_PORT"), settings["AWS_ACCESS_KEY_ID"], settings["AWS_SECRET_ACCESS_KEY"], "mlops").client()
     manifest = Manifest.parse(s3.get_object(Bucket="mlops", Key=f"penguins/pointers/{MANIFEST}")["Body"].read())
     assert manifest.version == version
     published = tmp_path / "published"

@@ -10,7 +10,7 @@ import pytest
 
 from server.model import artifacts
 from server.model.pointers import MANIFEST, Manifest, object_key
-from tests.support.mlflow_server import api
+from tests.support.mlflow_server import champion
 from tests.support.network import free_port, get_json, post_json, wait_for_http
 from tests.support.penguin_records import held_out_records, offline_species
 from tests.support.pipeline_stack import pipeline_stack
@@ -37,10 +37,6 @@ def airflow(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def s3_keys(s3) -> set[str]:
     listing = s3.client().list_objects_v2(Bucket=s3.bucket, Prefix=REMOTE_PATH)
     return {item["Key"] for item in listing.get("Contents", [])}
-
-
-def champion(tracking: str) -> dict:
-    return api(tracking, "registered-models/alias?name=penguin-species&alias=champion")["model_version"]
 
 
 @pytest.fixture(scope="module")

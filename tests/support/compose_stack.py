@@ -55,6 +55,12 @@ class ComposeStack:
         return f"http://127.0.0.1:{self.ports[port]}"
 
 
+def env_settings(text: str) -> dict[str, str]:
+    """The NAME=value lines of an env file (comments left out)."""
+    lines = [line for line in text.splitlines() if "=" in line and not line.startswith("#")]
+    return dict(line.split("=", 1) for line in lines)
+
+
 def env_file(example: Path, settings: dict[str, str]) -> str:
     """The example env file with `settings` in place of its values."""
     lines = []
@@ -77,8 +83,7 @@ def compose_stack(
     settings = {**fresh_secrets(), **{name: str(port) for name, port in ports.items()}, **settings}
     text = env_file(env_example, settings)
     (workdir / ".env").write_text(text)
-    lines = [line for line in text.splitlines() if "=" in line and not line.startswith("#")]
-    stack = ComposeStack(ports=ports, settings=dict(line.split("=", 1) for line in lines), log=workdir / "session.log")
+    stack = ComposeStack(ports=ports, settings=env_settings(text), log=workdir / "session.log")
     command = [
         sys.executable,
         str(session),

@@ -60,6 +60,13 @@ def api(uri: str, path: str, body: dict | None = None) -> dict:
         return json.load(answer)
 
 
+def champion(uri: str, model: str = "penguin-species") -> dict:
+    """The registered model version the pipeline's `champion` alias names."""
+    return api(uri, "registered-models/alias?" + urllib.parse.urlencode({"name": model, "alias": "champion"}))[
+        "model_version"
+    ]
+
+
 def runs(uri: str, experiment: str) -> list[dict]:
     found = api(uri, "experiments/get-by-name?" + urllib.parse.urlencode({"experiment_name": experiment}))
     experiment_id = found["experiment"]["experiment_id"]
