@@ -28,6 +28,7 @@ IMAGES = {
     "POSTGRES": (None, None, ["base", "python", "postgres"]),
     "MLFLOW": ("server", {"mlflow", "psycopg2_binary", "boto3"}, ["base", "python"]),
     "S3": (None, None, ["base"]),
+    "REDIS": (None, None, ["base", "python", "redis"]),
 }
 LOCKS = Path(os.environ["PYTHON_LOCKS"])
 DEBIAN_PACKAGES = Path(os.environ["DEBIAN_PACKAGES"])

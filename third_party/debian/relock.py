@@ -102,16 +102,20 @@ def main() -> None:
         apt(state, "update", "-qq")
 
         excluded = {name: ("99:99", architecture) for name in spec["exclude"]["packages"]}
-        present: dict[str, tuple[str, str]] = {}
         lock: dict[str, list[dict[str, str]]] = {}
         for group, body in spec["groups"].items():
+            # The groups whose layers this one sits on in its image: all earlier ones unless named.
+            below = body.get("on", list(lock))
+            present = {e["name"]: (e["version"], e["architecture"]) for name in below for e in lock[name]}
             # A group may name a package the global list excludes (the Postgres layer's dash).
             wanted = [name for name in body["packages"] if name not in present]
             skipped = {name: ("99:99", architecture) for name in body.get("exclude", [])}
             absent = {**excluded, **skipped, **present}
             mark_installed(state, {name: pin for name, pin in absent.items() if name not in wanted})
-            lock[group] = resolve(state, wanted, base_url)
-            present.update({entry["name"]: (entry["version"], entry["architecture"]) for entry in lock[group]})
+            # apt re-lists a present package when a new one pins its exact version (libatomic1
+            # on gcc-14-base drags in the base group's gcc-14 libraries); an earlier group has it.
+            resolved = resolve(state, wanted, base_url)
+            lock[group] = [e for e in resolved if present.get(e["name"]) != (e["version"], e["architecture"])]
             print(f"relock: {group}: {len(lock[group])} packages", file=sys.stderr)
 
     out = HERE / f"{suite}.lock.json"

@@ -27,16 +27,21 @@ def _deb_file(entry):
 def _debian_repository_impl(rctx):
     lock = json.decode(rctx.read(rctx.attr.lock))
     base = _archive_base(rctx)
-    pending = []
+
+    # Groups that sit on different ones may share a package (libsystemd0 in postgres and redis).
+    unique = {}
     for entries in lock["groups"].values():
         for entry in entries:
-            pending.append((entry, rctx.download(
-                url = "%s/%s" % (base, entry["path"]),
-                output = _deb_file(entry),
-                sha256 = entry["sha256"],
-                allow_fail = True,
-                block = False,
-            )))
+            unique[_deb_file(entry)] = entry
+    pending = []
+    for entry in unique.values():
+        pending.append((entry, rctx.download(
+            url = "%s/%s" % (base, entry["path"]),
+            output = _deb_file(entry),
+            sha256 = entry["sha256"],
+            allow_fail = True,
+            block = False,
+        )))
     for entry, download in pending:
         if not download.wait().success:
             fail("debian: %s %s is not on the mirror any more (%s/%s); relock with: %s" % (
@@ -50,8 +55,8 @@ def _debian_repository_impl(rctx):
     build = ['package(default_visibility = ["//visibility:public"])\n']
     for group, entries in lock["groups"].items():
         build.append("filegroup(name = %r, srcs = %r)\n" % (group, [_deb_file(e) for e in entries]))
-        for entry in entries:
-            build.append("filegroup(name = %r, srcs = [%r])\n" % (entry["name"], _deb_file(entry)))
+    for entry in unique.values():
+        build.append("filegroup(name = %r, srcs = [%r])\n" % (entry["name"], _deb_file(entry)))
     rctx.file("BUILD.bazel", "".join(build))
 
 _debian_repository = repository_rule(
