@@ -2,6 +2,7 @@
 
     entrypoint.py api-server          # what the compose file's services run
     entrypoint.py scheduler --skip-serve-logs
+    entrypoint.py check-celery-worker # the worker's health check: it answers Celery's ping
 
 Before the command:
 - every secret it is given must be set and not a `change-me` placeholder of airflow/.env.example,
@@ -9,6 +10,10 @@ Before the command:
 - AIRFLOW_DB_HOST (with AIRFLOW_DB_USER, AIRFLOW_DB_PASSWORD, AIRFLOW_DB_NAME, optional
   AIRFLOW_DB_PORT): the metadata database's URL is built from them, each part URL-encoded, so a
   password may hold any character (compose cannot encode one);
+- AIRFLOW_REDIS_HOST (with AIRFLOW_REDIS_PASSWORD, optional AIRFLOW_REDIS_PORT): CeleryExecutor's
+  broker URL, built the same way; its result backend is the metadata database;
+- `celery worker` when AIRFLOW__CORE__EXECUTOR is not CeleryExecutor (a laptop on LocalExecutor):
+  one line, and exit 0, so the compose file's worker service simply stays down;
 - AIRFLOW_DB_MIGRATE=true: `airflow db migrate` first (for a single container; the compose file
   runs it as its airflow-init service instead);
 - AIRFLOW_ADMIN_USERNAME and AIRFLOW_ADMIN_PASSWORD: an admin login for Airflow 3's simple auth
@@ -20,10 +25,12 @@ import base64
 import binascii
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import quote
 
 from entrypoint import secrets
 
@@ -31,11 +38,24 @@ TRUE = {"1", "true", "yes", "on"}
 # Each secret the container may get -> the airflow/.env variable that fills it, for the message.
 SECRETS = {
     "AIRFLOW_DB_PASSWORD": "POSTGRES_PASSWORD in airflow/.env",
+    "AIRFLOW_REDIS_PASSWORD": "REDIS_PASSWORD in airflow/.env",
     "AIRFLOW__API_AUTH__JWT_SECRET": "AIRFLOW_JWT_SECRET in airflow/.env",
     "AIRFLOW__CORE__FERNET_KEY": "AIRFLOW_FERNET_KEY in airflow/.env",
     "AIRFLOW_ADMIN_PASSWORD": "AIRFLOW_ADMIN_PASSWORD in airflow/.env",
     "AWS_SECRET_ACCESS_KEY": "AWS_SECRET_ACCESS_KEY in airflow/.env",
 }
+# `celery inspect ping` for this container's own worker, which Airflow names celery@<hostname>.
+CELERY_WORKER_PING = [
+    sys.executable,
+    "-m",
+    "celery",
+    "--app",
+    "airflow.providers.celery.executors.celery_executor.app",
+    "inspect",
+    "ping",
+    "--destination",
+    f"celery@{socket.gethostname()}",
+]
 NEW_FERNET_KEY = 'python3 -c "import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"'
 
 
@@ -61,6 +81,19 @@ def check_secrets(env: dict[str, str]) -> None:
             fail(
                 f"AIRFLOW__CORE__FERNET_KEY is not a Fernet key; set AIRFLOW_FERNET_KEY to the output of {NEW_FERNET_KEY}"
             )
+
+
+def configure_celery(env: dict[str, str], database_url: str | None) -> None:
+    host = env.get("AIRFLOW_REDIS_HOST")
+    if host:
+        password = env.get("AIRFLOW_REDIS_PASSWORD")
+        if not password:
+            fail("AIRFLOW_REDIS_HOST is set, but AIRFLOW_REDIS_PASSWORD is not; set REDIS_PASSWORD in airflow/.env")
+        port = env.get("AIRFLOW_REDIS_PORT") or 6379
+        os.environ["AIRFLOW__CELERY__BROKER_URL"] = f"redis://:{quote(password, safe='')}@{host}:{port}/0"
+    if database_url:
+        # Celery's database result backend, in SQLAlchemy's terms (its "db+" prefix).
+        os.environ["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + database_url
 
 
 def configure_admin(env: dict[str, str]) -> None:
@@ -89,13 +122,20 @@ def main() -> None:
         fail(str(error))
     if url:
         os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
+    if args[:2] == ["celery", "worker"] and os.environ.get("AIRFLOW__CORE__EXECUTOR", "") != "CeleryExecutor":
+        print(
+            "airflow-entrypoint: AIRFLOW__CORE__EXECUTOR is not CeleryExecutor, so no Celery worker is needed; exiting",
+            file=sys.stderr,
+        )
+        sys.exit(0)
+    configure_celery(dict(os.environ), url)
     configure_admin(dict(os.environ))
     if os.environ.get("AIRFLOW_DB_MIGRATE", "").lower() in TRUE:
         print("airflow-entrypoint: airflow db migrate", file=sys.stderr, flush=True)
         migrated = subprocess.run(airflow_command(["db", "migrate"]))
         if migrated.returncode != 0:
             fail(f"airflow db migrate failed ({migrated.returncode}); check the metadata database's settings")
-    command = airflow_command(args)
+    command = CELERY_WORKER_PING if args == ["check-celery-worker"] else airflow_command(args)
     os.execv(command[0], command)
 
 

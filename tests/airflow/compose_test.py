@@ -17,7 +17,7 @@ from tests.support.compose_stack import env_settings
 
 COMPOSE = Path(os.environ["COMPOSE"])
 ENV_EXAMPLE = Path(os.environ["ENV_EXAMPLE"])
-AIRFLOW_SERVICES = {"airflow-init", "api-server", "scheduler", "dag-processor", "triggerer"}
+AIRFLOW_SERVICES = {"airflow-init", "api-server", "scheduler", "dag-processor", "triggerer", "airflow-worker"}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def compose() -> dict:
 
 
 def test_the_services(compose: dict) -> None:
-    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "s3", "mlflow", "prediction-server"}
+    assert set(compose["services"]) == AIRFLOW_SERVICES | {"postgres", "redis", "s3", "mlflow", "prediction-server"}
 
 
 def test_every_service_runs_a_tag_an_image_load_produces(compose: dict) -> None:
@@ -52,13 +52,19 @@ def test_long_running_services_have_health_checks_and_order(compose: dict) -> No
         assert not any(" " in argument for argument in test), name
     assert services["api-server"]["depends_on"] == {"airflow-init": {"condition": "service_completed_successfully"}}
     assert services["airflow-init"]["command"] == ["db", "migrate"]
-    for name in ("scheduler", "dag-processor", "triggerer"):
+    for name in ("dag-processor", "triggerer"):
         assert services[name]["depends_on"] == {"api-server": {"condition": "service_healthy"}}
+    for name in ("scheduler", "airflow-worker"):
+        assert services[name]["depends_on"] == {
+            "api-server": {"condition": "service_healthy"},
+            "redis": {"condition": "service_healthy"},
+        }
 
 
 def test_processes_stay_small_and_private(compose: dict) -> None:
     services = compose["services"]
     assert "--skip-serve-logs" in services["scheduler"]["command"]
+    assert services["airflow-worker"]["command"] == ["celery", "worker", "--skip-serve-logs"]
     for name, service in services.items():
         assert all(port.startswith("127.0.0.1:") for port in service.get("ports", [])), name
     assert int(services["scheduler"]["environment"]["AIRFLOW__CORE__PARALLELISM"]) <= 4
@@ -66,7 +72,18 @@ def test_processes_stay_small_and_private(compose: dict) -> None:
 
 INTERPOLATION = re.compile(r"\$\{(\w+)(:?[-?][^}]*)?\}")
 # The only variables with a default; every other one must be set (`${VAR:?message}`).
-OPTIONAL = {"AIRFLOW_API_PORT", "S3_PORT", "MLFLOW_PORT", "SERVER_PORT", "MODEL_POLL_SECONDS", "AWS_DEFAULT_REGION"}
+OPTIONAL = {
+    "AIRFLOW_API_PORT",
+    "S3_PORT",
+    "MLFLOW_PORT",
+    "SERVER_PORT",
+    "MODEL_POLL_SECONDS",
+    "AWS_DEFAULT_REGION",
+    "AIRFLOW_EXECUTOR",
+    "AIRFLOW_WORKERS",
+    "AIRFLOW_WORKER_CONCURRENCY",
+    "AIRFLOW_TASK_HEARTBEAT_TIMEOUT",
+}
 
 
 def example_settings() -> dict[str, str]:
@@ -91,8 +108,12 @@ def test_each_service_gets_only_the_secrets_it_needs(compose: dict) -> None:
     def holders(variable: str) -> set[str]:
         return {name for name, service in services.items() if variable in service.get("environment", {})}
 
-    # S3's own identity, and its clients; LocalExecutor runs the tasks in the scheduler.
-    assert holders("AWS_SECRET_ACCESS_KEY") == {"s3", "mlflow", "prediction-server", "scheduler"}
+    # S3's own identity, and its clients: the Celery workers run the tasks, or, on LocalExecutor,
+    # the scheduler does; the broker's password goes to those two alone.
+    runners = {"scheduler", "airflow-worker"}
+    assert holders("AWS_SECRET_ACCESS_KEY") == {"s3", "mlflow", "prediction-server"} | runners
+    assert holders("AIRFLOW_REDIS_PASSWORD") == runners
+    assert holders("REDIS_PASSWORD") == {"redis"}
     assert holders("AIRFLOW_ADMIN_PASSWORD") == {"api-server"}
     assert holders("AIRFLOW__CORE__FERNET_KEY") == AIRFLOW_SERVICES
     assert holders("AIRFLOW_DB_PASSWORD") == AIRFLOW_SERVICES
@@ -105,7 +126,9 @@ def test_each_service_gets_only_the_secrets_it_needs(compose: dict) -> None:
     }
 
 
-@pytest.mark.parametrize("missing", ["AIRFLOW_FERNET_KEY", "POSTGRES_PASSWORD", "AWS_SECRET_ACCESS_KEY"])
+@pytest.mark.parametrize(
+    "missing", ["AIRFLOW_FERNET_KEY", "POSTGRES_PASSWORD", "AWS_SECRET_ACCESS_KEY", "REDIS_PASSWORD"]
+)
 def test_a_missing_required_variable_stops_compose_with_its_message(tmp_path: Path, missing: str) -> None:
     settings = {name: value for name, value in example_settings().items() if name != missing}
     env_file = tmp_path / ".env"

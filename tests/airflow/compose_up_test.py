@@ -2,10 +2,12 @@
 no container engine: the build root's podman with bridge networking, docker-compose, every image
 loaded from its image_load tarball into a store of the test's own.
 
-Checks that every Airflow component reports healthy, then the whole loop: the pipeline's DAG
-triggered through the REST API trains, registers its champion in the stack's MLflow, publishes
-to the stack's S3, and the prediction server rolls to that model and predicts what the pipeline's
-own artifacts predict. The teardown must leave no port forwarding behind on the host.
+Checks that every Airflow component reports healthy, then the whole loop on two Celery workers:
+the pipeline's DAG triggered through the REST API runs its tasks on both workers, trains,
+registers its champion in the stack's MLflow, publishes to the stack's S3, and the prediction
+server rolls to that model and predicts what the pipeline's own artifacts predict. Then a worker
+is killed in the middle of a task: the task is retried on the other worker and the run succeeds.
+The teardown must leave no port forwarding behind on the host.
 """
 
 import os
@@ -35,7 +37,13 @@ def port_forwarding_rules(port: int) -> list[str]:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[ComposeStack]:
     # Fresh secrets come from compose_stack; the test needs to know the admin's password.
-    settings = {"AIRFLOW_ADMIN_PASSWORD": ADMIN["password"], "MODEL_POLL_SECONDS": "5"}
+    settings = {
+        "AIRFLOW_ADMIN_PASSWORD": ADMIN["password"],
+        "MODEL_POLL_SECONDS": "5",
+        "AIRFLOW_WORKERS": "2",
+        # A killed worker's task is failed (and retried) after this long without a heartbeat.
+        "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": "40",
+    }
     with compose_stack(
         Path(os.environ["TEST_TMPDIR"]) / "compose",
         Path(os.environ["COMPOSE_SESSION"]),
@@ -47,6 +55,12 @@ def stack() -> Iterator[ComposeStack]:
         yield running
     assert running.exit_code == 0, running.log.read_text()[-4000:]
     assert port_forwarding_rules(running.port) == [], "docker-compose down left the api-server's port forwarded"
+
+
+def workers(stack: ComposeStack) -> dict[str, str]:
+    """The Celery workers' hostnames (what Airflow records per task) -> their container ids."""
+    ids = stack.podman("ps", "--quiet", "--filter", "label=com.docker.compose.service=airflow-worker").split()
+    return {stack.podman("inspect", "--format", "{{.Config.Hostname}}", id).strip(): id for id in ids}
 
 
 def test_every_airflow_component_reports_healthy(stack: ComposeStack) -> None:
@@ -67,8 +81,11 @@ def test_the_port_is_published_on_loopback_only(stack: ComposeStack) -> None:
 def test_the_loop_trains_registers_publishes_and_the_server_rolls_to_it(stack: ComposeStack, tmp_path: Path) -> None:
     # Through the REST API with the admin login from the env file, as a user would.
     api = AirflowApi(stack.url, **ADMIN)
+    hostnames = workers(stack)
+    assert len(hostnames) == 2
     run, tasks = api.run_dag("penguins_training")
     assert run["state"] == "success", api.failures(tasks)
+    assert {task["hostname"] for task in tasks} == set(hostnames), [(t["task_id"], t["hostname"]) for t in tasks]
 
     # Registered in the stack's MLflow, with the champion alias.
     version = champion(stack.url_of("MLFLOW_PORT"))["version"]
@@ -89,3 +106,24 @@ def test_the_loop_trains_registers_publishes_and_the_server_rolls_to_it(stack: C
     assert get_json(f"{server}/model")["artifacts"] == manifest.md5s
     served = post_json(f"{server}/predict", {"records": held_out_records()})
     assert [p["species"] for p in served["predictions"]] == offline_species(published)
+
+
+def test_a_worker_killed_mid_task_is_retried_on_the_other(stack: ComposeStack) -> None:
+    api = AirflowApi(stack.url, **ADMIN)
+    hostnames = workers(stack)
+    run_id = api.trigger("penguins_training")
+    train = f"dags/penguins_training/dagRuns/{run_id}/taskInstances/train"
+
+    def training() -> dict | None:
+        task = api.get(train)
+        return task if task["state"] == "running" and task["hostname"] in hostnames else None
+
+    killed = wait_for(training, timeout=600, interval=0.5)["hostname"]
+    stack.podman("kill", "--signal", "KILL", hostnames[killed])
+
+    run, tasks = api.wait_for_run("penguins_training", run_id)
+    assert run["state"] == "success", api.failures(tasks)
+    tries = api.get(f"{train}/tries")["task_instances"]
+    assert [(t["try_number"], t["hostname"], t["state"]) for t in tries][:1] == [(1, killed, "failed")], tries
+    final = api.get(train)
+    assert final["try_number"] >= 2 and final["hostname"] in set(hostnames) - {killed}, final

@@ -103,3 +103,38 @@ def test_the_database_url_is_built_with_the_password_encoded(tmp_path: Path) -> 
     url = result.stdout.strip().splitlines()[-1]
     assert url == "postgresql+psycopg2://airflow:p%40ss%3Aw%2Frd%25%3F%26%3D@db.internal:5432/meta%20data"
     assert unquote(urlsplit(url).password or "") == password
+
+
+def test_the_broker_url_is_built_with_the_password_encoded(tmp_path: Path) -> None:
+    password = "r@dis:/%?&="
+    result = run(
+        tmp_path,
+        "config",
+        "get-value",
+        "celery",
+        "broker_url",
+        AIRFLOW_REDIS_HOST="redis",
+        AIRFLOW_REDIS_PASSWORD=password,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    url = result.stdout.strip().splitlines()[-1]
+    assert url == "redis://:r%40dis%3A%2F%25%3F%26%3D@redis:6379/0"
+    assert unquote(urlsplit(url).password or "") == password
+
+
+def test_a_broker_host_without_its_password_is_one_line(tmp_path: Path) -> None:
+    result = run(tmp_path, "version", AIRFLOW_REDIS_HOST="redis")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "airflow-entrypoint: error: AIRFLOW_REDIS_HOST is set, but AIRFLOW_REDIS_PASSWORD is not; "
+        "set REDIS_PASSWORD in airflow/.env"
+    )
+
+
+def test_on_local_executor_the_celery_worker_steps_aside(tmp_path: Path) -> None:
+    # The compose file's worker service on a laptop: AIRFLOW_EXECUTOR=LocalExecutor alone.
+    result = run(tmp_path, "celery", "worker", AIRFLOW__CORE__EXECUTOR="LocalExecutor")
+    assert result.returncode == 0
+    assert result.stderr.strip() == (
+        "airflow-entrypoint: AIRFLOW__CORE__EXECUTOR is not CeleryExecutor, so no Celery worker is needed; exiting"
+    )

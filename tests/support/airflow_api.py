@@ -29,11 +29,14 @@ class AirflowApi:
     def dag_ids(self) -> set[str]:
         return {dag["dag_id"] for dag in self.get("dags")["dags"]}
 
-    def run_dag(self, dag_id: str, timeout: float = 900) -> tuple[dict, list[dict]]:
-        """Unpauses and triggers `dag_id`, waits until the run ends; returns it and its task instances."""
+    def trigger(self, dag_id: str) -> str:
+        """Unpauses and triggers `dag_id` once the DAG processor has it; returns the run's id."""
         wait_for(lambda: dag_id in self.dag_ids(), timeout=300, interval=5)
         self.send(f"dags/{dag_id}", {"is_paused": False}, "PATCH")
-        run_id = self.send(f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
+        return self.send(f"dags/{dag_id}/dagRuns", {"logical_date": None})["dag_run_id"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 900) -> tuple[dict, list[dict]]:
+        """Waits until the run ends; returns it and its task instances."""
 
         def finished() -> dict | None:
             run = self.get(f"dags/{dag_id}/dagRuns/{run_id}")
@@ -41,6 +44,10 @@ class AirflowApi:
 
         run = wait_for(finished, timeout=timeout, interval=5)
         return run, self.get(f"dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+
+    def run_dag(self, dag_id: str, timeout: float = 900) -> tuple[dict, list[dict]]:
+        """Unpauses and triggers `dag_id`, waits until the run ends; returns it and its task instances."""
+        return self.wait_for_run(dag_id, self.trigger(dag_id), timeout)
 
     def failures(self, tasks: list[dict]) -> str:
         """Each task's state, and the end of every failed task's last log: for a test's message."""

@@ -29,6 +29,7 @@ def fresh_secrets() -> dict[str, str]:
         "AIRFLOW_FERNET_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
         "AIRFLOW_ADMIN_PASSWORD": uuid.uuid4().hex,
         "AWS_SECRET_ACCESS_KEY": uuid.uuid4().hex,
+        "REDIS_PASSWORD": "r@dis:/%?&=" + uuid.uuid4().hex,
     }
 
 
@@ -37,6 +38,8 @@ class ComposeStack:
     ports: dict[str, int]  # PORTS -> the free port given to each
     settings: dict[str, str]  # every variable the stack's .env sets
     log: Path
+    storage: Path  # the session's podman store
+    session_pid: int = 0
     started: float = field(default_factory=time.monotonic)
     loaded: float = 0.0  # when the last image was loaded
     ready: float = 0.0  # when every service was healthy
@@ -53,6 +56,17 @@ class ComposeStack:
 
     def url_of(self, port: str) -> str:
         return f"http://127.0.0.1:{self.ports[port]}"
+
+    def podman(self, *args: str) -> str:
+        """`podman ARGS` on the session's store, in its mount namespace (where its /run is)."""
+        env = {
+            "PATH": os.environ["PATH"],
+            "CONTAINERS_CONF": str(self.storage / "containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(self.storage / "storage.conf"),
+            "TMPDIR": str(self.storage / "tmp"),
+        }
+        command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", "podman", *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
 
 
 def env_settings(text: str) -> dict[str, str]:
@@ -83,7 +97,9 @@ def compose_stack(
     settings = {**fresh_secrets(), **{name: str(port) for name, port in ports.items()}, **settings}
     text = env_file(env_example, settings)
     (workdir / ".env").write_text(text)
-    stack = ComposeStack(ports=ports, settings=env_settings(text), log=workdir / "session.log")
+    stack = ComposeStack(
+        ports=ports, settings=env_settings(text), log=workdir / "session.log", storage=workdir / "podman"
+    )
     command = [
         sys.executable,
         str(session),
@@ -100,6 +116,7 @@ def compose_stack(
     ]
     with open(stack.log, "w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
+    stack.session_pid = process.pid
 
     def progress() -> bool:
         text = stack.log.read_text()
