@@ -2,14 +2,16 @@
 
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
-# The runfile links to the checkout's own pyproject.toml (Bazel's runfiles are symlinks to sources).
-CHECKOUT = Path(os.environ["PYPROJECT"]).resolve().parent
 RUNFILES = Path(os.environ["TEST_SRCDIR"])
-SKIPPED = {".git", "__pycache__"}
+# The checkout, unpacked from @checkout's tar (no .git, bazel-* links or __pycache__ in it).
+CHECKOUT = Path(os.environ["TEST_TMPDIR"]) / "checkout"
+with tarfile.open(os.environ["CHECKOUT_TAR"]) as archive:
+    archive.extractall(CHECKOUT, filter="tar")
 
 
 def tool(name: str) -> str:
@@ -20,12 +22,7 @@ def tool(name: str) -> str:
 
 
 def source_files() -> list[Path]:
-    """Every file of the checkout, without Bazel's output links and caches."""
-    found = []
-    for directory, subdirectories, files in os.walk(CHECKOUT):
-        subdirectories[:] = sorted(d for d in subdirectories if d not in SKIPPED and not d.startswith("bazel-"))
-        found += [Path(directory, name) for name in sorted(files)]
-    return found
+    return sorted(path for path in CHECKOUT.rglob("*") if path.is_file())
 
 
 def shell_scripts() -> list[str]:
