@@ -85,6 +85,28 @@ def test_an_unreachable_endpoint(tmp_path: Path, s3: S3) -> None:
     assert_fails(result, port, 69, f"cannot reach {dead}", "check DVC_REMOTE_ENDPOINT_URL")
 
 
+def test_tls_with_a_server_that_speaks_plain_http(tmp_path: Path, s3: S3) -> None:
+    env = s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins")
+    env["DVC_REMOTE_ENDPOINT_URL"] = env["DVC_REMOTE_ENDPOINT_URL"].replace("http://", "https://")
+    result, port = start(tmp_path, **env)
+    assert_fails(result, port, 69, f"TLS with {env['DVC_REMOTE_ENDPOINT_URL']} failed", "AWS_CA_BUNDLE")
+
+
+def test_a_proxy_that_does_not_answer(tmp_path: Path, s3: S3) -> None:
+    proxy = f"http://127.0.0.1:{free_port()}"
+    env = s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins", HTTP_PROXY=proxy, HTTPS_PROXY=proxy)
+    result, port = start(tmp_path, **env)
+    assert_fails(result, port, 69, "through the proxy", "check HTTPS_PROXY and NO_PROXY")
+
+
+def test_a_workdir_whose_dvc_project_an_earlier_start_left_broken(tmp_path: Path, s3: S3) -> None:
+    config = tmp_path / "work" / "model" / ".dvc" / "config"
+    config.parent.mkdir(parents=True)
+    config.write_text("[core\nremote = ")
+    result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL=f"s3://{s3.bucket}/penguins"))
+    assert_fails(result, port, 73, "is unusable", f"delete {config.parent.parent} and start again")
+
+
 def test_a_missing_bucket(tmp_path: Path, s3: S3) -> None:
     result, port = start(tmp_path, **s3.env(DVC_REMOTE_URL="s3://no-such-bucket/penguins"))
     assert_fails(result, port, 66, "bucket 'no-such-bucket' does not exist")
