@@ -111,8 +111,7 @@ def compose_run(workdir: Path) -> tuple[dict[str, float], dict[str, float], dict
         steps["publish done until served (poll 5 s)"] = (datetime.now(UTC) - published).total_seconds()
         runs["2 workers"] = timed_run(api)[0]
         memory = service_memory(stack)
-        workers = stack.podman("ps", "--quiet", "--filter", "label=com.docker.compose.service=airflow-worker").split()
-        stack.podman("stop", workers[-1])
+        stack.podman("stop", stack.containers("airflow-worker")[-1])
         runs["1 worker"] = timed_run(api)[0]
         stopping = time.monotonic()
     steps["down, volumes too"] = time.monotonic() - stopping

@@ -54,13 +54,15 @@ def stack() -> Iterator[ComposeStack]:
     ) as running:
         yield running
     assert running.exit_code == 0, running.log.read_text()[-4000:]
+    # `down -v` removed every container, volume and network the stack had.
+    assert running.leftovers() == {"containers": 0, "volumes": 0, "networks": 0}
     assert port_forwarding_rules(running.port) == [], "docker-compose down left the api-server's port forwarded"
 
 
 def workers(stack: ComposeStack) -> dict[str, str]:
     """The Celery workers' hostnames (what Airflow records per task) -> their container ids."""
-    ids = stack.podman("ps", "--quiet", "--filter", "label=com.docker.compose.service=airflow-worker").split()
-    return {stack.podman("inspect", "--format", "{{.Config.Hostname}}", id).strip(): id for id in ids}
+    ids = stack.containers("airflow-worker")
+    return {stack.podman("inspect", "--format", "{{.Config.Hostname}}", each).strip(): each for each in ids}
 
 
 def test_every_airflow_component_reports_healthy(stack: ComposeStack) -> None:

@@ -5,17 +5,20 @@ does on a machine with no container engine, but with a podman store and mount na
 import base64
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.network import free_port, wait_for
 
+# libpod's tables of containers and named volumes (podman's SQLite state, in its graph root).
+STATE_TABLES = ("ContainerConfig", "VolumeConfig")
 # The host ports the compose file publishes on 127.0.0.1, by the variable that sets each.
 PORTS = ("AIRFLOW_API_PORT", "S3_PORT", "MLFLOW_PORT", "SERVER_PORT")
 
@@ -57,16 +60,34 @@ class ComposeStack:
     def url_of(self, port: str) -> str:
         return f"http://127.0.0.1:{self.ports[port]}"
 
-    def podman(self, *args: str) -> str:
-        """`podman ARGS` on the session's store, in its mount namespace (where its /run is)."""
-        env = {
+    def _podman_env(self) -> dict[str, str]:
+        return {
             "PATH": os.environ["PATH"],
             "CONTAINERS_CONF": str(self.storage / "containers.conf"),
             "CONTAINERS_STORAGE_CONF": str(self.storage / "storage.conf"),
             "TMPDIR": str(self.storage / "tmp"),
         }
+
+    def podman(self, *args: str) -> str:
+        """`podman ARGS` on the session's store, in its mount namespace (where its /run is)."""
         command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", "podman", *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+        return subprocess.run(command, env=self._podman_env(), capture_output=True, text=True, check=True).stdout
+
+    def leftovers(self) -> dict[str, int]:
+        """After the session: how many containers, volumes and networks its store still holds,
+        read from podman's own records (its SQLite state and its network files), since podman
+        itself cannot run without the session's /run."""
+        with closing(sqlite3.connect(self.storage / "graph" / "db.sql")) as state:
+            count = {table: state.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in STATE_TABLES}
+        return {
+            "containers": count["ContainerConfig"],
+            "volumes": count["VolumeConfig"],
+            "networks": len(list((self.storage / "networks").glob("*.json"))),
+        }
+
+    def containers(self, service: str) -> list[str]:
+        """The ids of the service's running containers (one per replica)."""
+        return self.podman("ps", "--quiet", "--filter", f"label=com.docker.compose.service={service}").split()
 
 
 def env_settings(text: str) -> dict[str, str]:
