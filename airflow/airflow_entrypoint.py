@@ -13,7 +13,9 @@ Before the command:
 - AIRFLOW_REDIS_HOST (with AIRFLOW_REDIS_PASSWORD, optional AIRFLOW_REDIS_PORT): CeleryExecutor's
   broker URL, built the same way; its result backend is the metadata database;
 - `celery worker` when AIRFLOW__CORE__EXECUTOR is not CeleryExecutor (a laptop on LocalExecutor):
-  one line, and exit 0, so the compose file's worker service simply stays down;
+  one line, then it idles until SIGTERM or SIGINT and exits 0, and `check-celery-worker` passes:
+  the compose file's worker service stays up and healthy, doing nothing, so `up --wait` (which
+  fails on a service that exits, even with 0) works on either executor;
 - AIRFLOW_DB_MIGRATE=true: `airflow db migrate` first (for a single container; the compose file
   runs it as its airflow-init service instead);
 - AIRFLOW_ADMIN_USERNAME and AIRFLOW_ADMIN_PASSWORD: an admin login for Airflow 3's simple auth
@@ -25,6 +27,7 @@ import base64
 import binascii
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +86,19 @@ def check_secrets(env: dict[str, str]) -> None:
             )
 
 
+def idle() -> NoReturn:
+    """A Celery worker's place on another executor: nothing to do until the container stops."""
+    print(
+        "airflow-entrypoint: AIRFLOW__CORE__EXECUTOR is not CeleryExecutor, so this worker idles until stopped",
+        file=sys.stderr,
+        flush=True,
+    )
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda *_: sys.exit(0))
+    while True:
+        signal.pause()
+
+
 def configure_celery(env: dict[str, str], database_url: str | None) -> None:
     host = env.get("AIRFLOW_REDIS_HOST")
     if host:
@@ -122,11 +138,10 @@ def main() -> None:
         fail(str(error))
     if url:
         os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
-    if args[:2] == ["celery", "worker"] and os.environ.get("AIRFLOW__CORE__EXECUTOR", "") != "CeleryExecutor":
-        print(
-            "airflow-entrypoint: AIRFLOW__CORE__EXECUTOR is not CeleryExecutor, so no Celery worker is needed; exiting",
-            file=sys.stderr,
-        )
+    celery = os.environ.get("AIRFLOW__CORE__EXECUTOR", "") == "CeleryExecutor"
+    if args[:2] == ["celery", "worker"] and not celery:
+        idle()
+    if args == ["check-celery-worker"] and not celery:
         sys.exit(0)
     configure_celery(dict(os.environ), url)
     configure_admin(dict(os.environ))

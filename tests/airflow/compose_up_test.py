@@ -2,18 +2,21 @@
 no container engine: the build root's podman with bridge networking, docker-compose, every image
 loaded from its image_load tarball into a store of the test's own.
 
-Checks that every Airflow component reports healthy, then the whole loop on two Celery workers:
+First the stack on LocalExecutor: the scheduler runs the DAG, and the Celery worker idles. Then,
+on CeleryExecutor, that every Airflow component reports healthy, and the whole loop on two workers:
 the pipeline's DAG triggered through the REST API runs its tasks on both workers, trains,
 registers its champion in the stack's MLflow, publishes to the stack's S3, and the prediction
 server rolls to that model and predicts what the pipeline's own artifacts predict. Then a worker
 is killed in the middle of a task: the task is retried on the other worker and the run succeeds.
-The teardown must leave no port forwarding behind on the host.
+Each teardown must leave no container, volume or network in the store and no port forwarding
+behind on the host.
 """
 
 import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,18 +37,14 @@ def port_forwarding_rules(port: int) -> list[str]:
     return [line for line in ruleset.splitlines() if f"dport {port} " in line]
 
 
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ComposeStack]:
+@contextmanager
+def the_stack(name: str, **settings: str) -> Iterator[ComposeStack]:
+    """The compose file up, with these settings over the example's; after `down -v`, nothing of it
+    may be left: no container, volume or network, no forwarded port."""
     # Fresh secrets come from compose_stack; the test needs to know the admin's password.
-    settings = {
-        "AIRFLOW_ADMIN_PASSWORD": ADMIN["password"],
-        "MODEL_POLL_SECONDS": "5",
-        "AIRFLOW_WORKERS": "2",
-        # A killed worker's task is failed (and retried) after this long without a heartbeat.
-        "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": "40",
-    }
+    settings = {"AIRFLOW_ADMIN_PASSWORD": ADMIN["password"], "MODEL_POLL_SECONDS": "5", **settings}
     with compose_stack(
-        Path(os.environ["TEST_TMPDIR"]) / "compose",
+        Path(os.environ["TEST_TMPDIR"]) / name,
         Path(os.environ["COMPOSE_SESSION"]),
         Path(os.environ["COMPOSE"]),
         Path(os.environ["ENV_EXAMPLE"]),
@@ -54,9 +53,29 @@ def stack() -> Iterator[ComposeStack]:
     ) as running:
         yield running
     assert running.exit_code == 0, running.log.read_text()[-4000:]
-    # `down -v` removed every container, volume and network the stack had.
     assert running.leftovers() == {"containers": 0, "volumes": 0, "networks": 0}
     assert port_forwarding_rules(running.port) == [], "docker-compose down left the api-server's port forwarded"
+
+
+def test_on_local_executor_the_scheduler_runs_the_dag_and_the_worker_idles() -> None:
+    # First in the file, so that it runs before the module's Celery stack comes up: one at a time.
+    with the_stack("compose-local", AIRFLOW_EXECUTOR="LocalExecutor") as local:
+        api = AirflowApi(local.url, **ADMIN)
+        run, tasks = api.run_dag("penguins_training")
+        assert run["state"] == "success", api.failures(tasks)
+        [scheduler] = local.containers("scheduler")
+        hostname = local.podman("inspect", "--format", "{{.Config.Hostname}}", scheduler).strip()
+        assert {task["hostname"] for task in tasks} == {hostname}
+        # The idle worker is up (`up --wait` found it healthy), and did nothing.
+        [worker] = local.containers("airflow-worker")
+        assert "so this worker idles until stopped" in local.logs(worker)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ComposeStack]:
+    # Two Celery workers; a killed worker's task is failed (and retried) after 40 s without a heartbeat.
+    with the_stack("compose", AIRFLOW_WORKERS="2", AIRFLOW_TASK_HEARTBEAT_TIMEOUT="40") as running:
+        yield running
 
 
 def workers(stack: ComposeStack) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -131,10 +132,26 @@ def test_a_broker_host_without_its_password_is_one_line(tmp_path: Path) -> None:
     )
 
 
-def test_on_local_executor_the_celery_worker_steps_aside(tmp_path: Path) -> None:
-    # The compose file's worker service on a laptop: AIRFLOW_EXECUTOR=LocalExecutor alone.
-    result = run(tmp_path, "celery", "worker", AIRFLOW__CORE__EXECUTOR="LocalExecutor")
-    assert result.returncode == 0
-    assert result.stderr.strip() == (
-        "airflow-entrypoint: AIRFLOW__CORE__EXECUTOR is not CeleryExecutor, so no Celery worker is needed; exiting"
-    )
+def test_on_local_executor_the_celery_worker_idles_healthy_until_stopped(tmp_path: Path) -> None:
+    # The compose file's worker service on a laptop: AIRFLOW_EXECUTOR=LocalExecutor alone. It must
+    # stay up and pass its health check: `up --wait` fails on a service that exits, even with 0.
+    local = {
+        "PATH": os.environ["PATH"],
+        "AIRFLOW_HOME": str(tmp_path / "home"),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    }
+    worker = subprocess.Popen([str(AIRFLOW), "celery", "worker"], env=local, stderr=subprocess.PIPE, text=True)
+    try:
+        assert worker.stderr is not None
+        line = worker.stderr.readline().strip()
+        assert (
+            line
+            == "airflow-entrypoint: AIRFLOW__CORE__EXECUTOR is not CeleryExecutor, so this worker idles until stopped"
+        )
+        assert worker.poll() is None
+        check = subprocess.run([str(AIRFLOW), "check-celery-worker"], env=local, capture_output=True, timeout=120)
+        assert check.returncode == 0, check.stderr
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+    finally:
+        worker.kill()

@@ -68,10 +68,19 @@ class ComposeStack:
             "TMPDIR": str(self.storage / "tmp"),
         }
 
-    def podman(self, *args: str) -> str:
-        """`podman ARGS` on the session's store, in its mount namespace (where its /run is)."""
+    def _podman(self, *args: str) -> subprocess.CompletedProcess:
         command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", "podman", *args]
-        return subprocess.run(command, env=self._podman_env(), capture_output=True, text=True, check=True).stdout
+        return subprocess.run(command, env=self._podman_env(), capture_output=True, text=True, check=True)
+
+    def podman(self, *args: str) -> str:
+        """`podman ARGS` on the session's store, in its mount namespace (where its /run is): its
+        standard output."""
+        return self._podman(*args).stdout
+
+    def logs(self, container: str) -> str:
+        """What the container wrote, both streams (podman logs keeps them apart)."""
+        written = self._podman("logs", container)
+        return written.stdout + written.stderr
 
     def leftovers(self) -> dict[str, int]:
         """After the session: how many containers, volumes and networks its store still holds,
