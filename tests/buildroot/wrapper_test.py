@@ -3,18 +3,22 @@
 The live root and its tarball (from the cache the outer tools/bazel passes in as
 BAZEL_BUILDROOT_CACHE) seed each test's cache, so no test downloads a root. A full provision
 from scratch is what .ci/run does on an empty cache, and what bench/buildroot times.
+tools/bazel and its scripts come from the runfiles, not the checkout's path, so a clone in another
+folder reuses this test's cached result.
 """
 
 import hashlib
+import io
 import os
 import shutil
 import socket
 import subprocess
+import tarfile
 from pathlib import Path
 
 import pytest
 
-WORKSPACE = Path(os.environ["BAZEL_BUILDROOT_WORKSPACE"])
+TOOLS = Path("tools").absolute()  # in the runfiles, which are the test's working directory
 LIVE_CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
 
 
@@ -22,7 +26,7 @@ def recipe_key(tools: Path) -> str:
     return hashlib.sha256((tools / "buildroot" / "recipe.sh").read_bytes()).hexdigest()[:16]
 
 
-KEY = recipe_key(WORKSPACE / "tools")
+KEY = recipe_key(TOOLS)
 
 
 def run_wrapper(wrapper: Path, cache: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -48,14 +52,14 @@ def closed_port() -> int:
 
 
 def test_arguments_reach_bazel_unchanged(cache: Path) -> None:
-    result = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version")
+    result = run_wrapper(TOOLS / "bazel", cache, "--version")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "bazel 7.7.1"
-    assert (WORKSPACE / ".bazelversion").read_text().strip() in result.stdout
+    assert Path(".bazelversion").read_text().strip() in result.stdout
 
 
 def test_a_bad_invocation_returns_bazels_error_and_exit_code(cache: Path) -> None:
-    result = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--no_such_startup_option", "version")
+    result = run_wrapper(TOOLS / "bazel", cache, "--no_such_startup_option", "version")
     assert result.returncode == 2
     assert "Unknown startup option: '--no_such_startup_option'" in result.stderr
 
@@ -63,7 +67,7 @@ def test_a_bad_invocation_returns_bazels_error_and_exit_code(cache: Path) -> Non
 def test_an_unusable_cache_dir_gives_one_line_naming_the_fix(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = run_wrapper(WORKSPACE / "tools" / "bazel", blocker / "cache", "--version")
+    result = run_wrapper(TOOLS / "bazel", blocker / "cache", "--version")
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1, result.stderr
     assert result.stderr.startswith("tools/bazel: error: cannot create")
@@ -75,26 +79,30 @@ def test_a_second_call_reuses_the_restored_root(tmp_path: Path) -> None:
     (cache / "tarballs").mkdir(parents=True)
     for name in (f"{KEY}.tar.zst", f"{KEY}.tar.zst.sha256"):
         (cache / "tarballs" / name).symlink_to(LIVE_CACHE / "tarballs" / name)
+    # Roots of two other recipes: the restore keeps the one made last and removes the older.
+    for age, name in ((200, "older-recipe"), (100, "last-recipe")):
+        (cache / "roots" / name / "usr").mkdir(parents=True)
+        os.utime(cache / "roots" / name, (os.path.getmtime(cache) - age,) * 2)
 
-    first = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version")
+    first = run_wrapper(TOOLS / "bazel", cache, "--version")
     assert first.returncode == 0, first.stderr
     assert f"restoring the build root {KEY}" in first.stderr
     root = cache / "roots" / KEY
     assert (root / "usr" / "bin" / "bazel").exists()
     inode = root.stat().st_ino
 
-    second = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version")
+    second = run_wrapper(TOOLS / "bazel", cache, "--version")
     assert second.returncode == 0, second.stderr
     assert second.stdout.strip() == "bazel 7.7.1"
     assert "restoring" not in second.stderr and "provisioning" not in second.stderr, second.stderr
     assert root.stat().st_ino == inode
-    assert sorted(p.name for p in (cache / "roots").iterdir()) == [KEY]
+    assert sorted(p.name for p in (cache / "roots").iterdir()) == sorted([KEY, "last-recipe"])
 
 
 def test_a_changed_recipe_provisions_a_new_root_and_leaves_nothing_half_built(cache: Path, tmp_path: Path) -> None:
     tools = tmp_path / "workspace" / "tools"
-    shutil.copytree(WORKSPACE / "tools" / "buildroot", tools / "buildroot")
-    shutil.copy(WORKSPACE / "tools" / "bazel", tools / "bazel")
+    shutil.copytree(TOOLS / "buildroot", tools / "buildroot")
+    shutil.copy(TOOLS / "bazel", tools / "bazel")
     with open(tools / "buildroot" / "recipe.sh", "a") as recipe:
         recipe.write("# a change\n")
     new_key = recipe_key(tools)
@@ -111,18 +119,31 @@ def test_a_changed_recipe_provisions_a_new_root_and_leaves_nothing_half_built(ca
     assert not list((cache / "tarballs").iterdir())
 
 
-def test_a_tarball_that_lost_its_recorded_sha256_is_not_restored(tmp_path: Path) -> None:
+def other_root_tarball() -> bytes:
+    """A well-formed zstd tarball of a root, but not the one whose sha256 the cache recorded."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        member = tarfile.TarInfo("./usr/bin/bazel")
+        member.size = 5
+        archive.addfile(member, io.BytesIO(b"fake\n"))
+    return subprocess.run(["zstd", "-q", "-c"], input=raw.getvalue(), capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("content", ["garbage", "another root"])
+def test_a_tarball_that_lost_its_recorded_sha256_is_not_restored(tmp_path: Path, content: str) -> None:
     cache = tmp_path / "cache"
     tarballs = cache / "tarballs"
     tarballs.mkdir(parents=True)
-    (tarballs / f"{KEY}.tar.zst").write_bytes(b"not the root that was cached")
+    data = b"not the root that was cached" if content == "garbage" else other_root_tarball()
+    (tarballs / f"{KEY}.tar.zst").write_bytes(data)
     (tarballs / f"{KEY}.tar.zst.sha256").symlink_to(LIVE_CACHE / "tarballs" / f"{KEY}.tar.zst.sha256")
 
     # The mismatch must start a provision, which an unreachable mirror stops at its first phase.
     mirror = f"http://127.0.0.1:{closed_port()}/debian"
-    result = run_wrapper(WORKSPACE / "tools" / "bazel", cache, "--version", BAZEL_BUILDROOT_MIRROR=mirror)
+    result = run_wrapper(TOOLS / "bazel", cache, "--version", BAZEL_BUILDROOT_MIRROR=mirror)
     assert "does not match its recorded sha256; provisioning afresh" in result.stderr, result.stderr
-    assert f"restoring the build root {KEY}" not in result.stderr
     assert f"provisioning the build root {KEY}" in result.stderr
     assert result.returncode == 2
     assert not (tarballs / f"{KEY}.tar.zst").exists()
+    # Whatever was extracted before the hash was known is gone: no root, no partial one.
+    assert list((cache / "roots").iterdir()) == []

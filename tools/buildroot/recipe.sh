@@ -49,6 +49,17 @@ BUILDROOT_APT_CONF='APT::Install-Recommends "false";
 Acquire::Languages "none";
 '
 
+# Paths dpkg leaves out of every package (mmdebstrap --dpkgopt, kept for the root's own apt):
+# manuals, translations and documents nothing in a build reads. Each file is one more inode
+# every restore of the root creates; the copyright files stay.
+BUILDROOT_DPKG_OPTIONS=(
+  "path-exclude=/usr/share/man/*"
+  "path-exclude=/usr/share/locale/*"
+  "path-exclude=/usr/share/info/*"
+  "path-exclude=/usr/share/doc/*"
+  "path-include=/usr/share/doc/*/copyright"
+)
+
 # Exact versions: a version the mirror has dropped fails loudly at provisioning time.
 BUILDROOT_PACKAGES=(
   # Bazel and the Debian-packaged rule set the project's MODULE.bazel depends on (rules_python,
@@ -105,6 +116,19 @@ BUILDROOT_MOCK_ZLIB_BUILD='cc_library(name = "zlib", linkopts = ["-lz"], visibil
 
 # Where the root keeps what .bazelrc's "buildroot" config points at.
 BUILDROOT_SHARE=/usr/local/share/buildroot
+
+# Runs on the host with the new root's path, before the packages are installed: settings their
+# maintainer scripts read.
+buildroot_recipe_prepare() {
+  local root=$1
+  # No "main" Postgres cluster: the tests make their own (tests/support/postgres.py), and its
+  # thousand files would be restored with every root.
+  mkdir -p "$root/etc/postgresql-common/createcluster.d"
+  printf 'create_main_cluster = false\n' >"$root/etc/postgresql-common/createcluster.d/buildroot.conf"
+  # openjdk's postinst links its java.1 manual into man1 with update-alternatives, which fails
+  # when the folder is missing (manuals are not unpacked, above); the link dangles, harmlessly.
+  mkdir -p "$root/usr/share/man/man1"
+}
 
 # Runs inside the new root, as root, after the packages are installed.
 buildroot_recipe_finish() {
