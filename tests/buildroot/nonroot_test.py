@@ -12,6 +12,7 @@ newuidmap and a newgidmap of the test's; each asks the test process (real root) 
 map, which it checks against the subordinate-id files first, as the real programs do.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -26,11 +27,11 @@ from pathlib import Path
 
 import pytest
 
-WORKSPACE = Path(os.environ["BAZEL_BUILDROOT_WORKSPACE"])
+from tests.support.checkout import unpack_checkout
+
 LIVE_CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
-KEY = subprocess.run(
-    ["sha256sum", str(WORKSPACE / "tools/buildroot/recipe.sh")], capture_output=True, text=True, check=True
-).stdout[:16]
+# The runfiles (the working directory) hold the recipe, whatever folder the checkout is in.
+KEY = hashlib.sha256(Path("tools/buildroot/recipe.sh").read_bytes()).hexdigest()[:16]
 UID = 4242
 NAME = "dev"
 SUBIDS = (300000, 65536)
@@ -175,14 +176,7 @@ def user() -> Iterator[User]:
 @pytest.fixture(scope="module")
 def checkout(user: User) -> Iterator[Path]:
     """A copy of this checkout that the user owns, as a clone of the user's own would be."""
-    files = subprocess.run(
-        ["git", "-C", str(WORKSPACE), "ls-files", "-z"], capture_output=True, check=True
-    ).stdout.split(b"\0")
-    copy = user.home / "checkout"
-    for name in filter(None, files):
-        target = copy / os.fsdecode(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(WORKSPACE / os.fsdecode(name), target)
+    copy = unpack_checkout(user.home / "checkout")
     chown_tree(copy)
     yield copy
     user.run(str(copy / "tools/bazel"), "shutdown", cwd=copy, timeout=120)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.checkout import unpack_checkout
 from tests.support.network import free_port, is_listening
 
-WORKSPACE = Path(os.environ["BAZEL_BUILDROOT_WORKSPACE"])
 CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
-SCRIPTS = WORKSPACE / "tools/buildroot/buildroot.sh"
+SCRIPTS = Path("tools/buildroot/buildroot.sh").absolute()  # in the runfiles, the working directory
 # Bazel's summary line: "INFO: 341 processes: 212 remote cache hit, 129 internal."
 PROCESSES = re.compile(r"INFO: (\d+) process(?:es)?: (.*)\.")
 
@@ -33,6 +33,10 @@ def remove(directory: Path) -> None:
     """Output bases hold read-only folders."""
     subprocess.run(["chmod", "-R", "u+w", str(directory)], check=False)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+# What both output bases build: a copy of the checkout, from the test's declared input.
+WORKSPACE = unpack_checkout(on_disk("checkout-"))
 
 
 @pytest.fixture(scope="module")

@@ -2,16 +2,14 @@
 
 import os
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
+from tests.support.checkout import unpack_checkout
+
 RUNFILES = Path(os.environ["TEST_SRCDIR"])
-# The checkout, unpacked from @checkout's tar (no .git, bazel-* links or __pycache__ in it).
-CHECKOUT = Path(os.environ["TEST_TMPDIR"]) / "checkout"
-with tarfile.open(os.environ["CHECKOUT_TAR"]) as archive:
-    archive.extractall(CHECKOUT, filter="tar")
+CHECKOUT = unpack_checkout(Path(os.environ["TEST_TMPDIR"]) / "checkout")
 
 
 def tool(name: str) -> str:

@@ -6,12 +6,14 @@ import re
 import subprocess
 from pathlib import Path
 
-WORKSPACE = Path(os.environ["BAZEL_BUILDROOT_WORKSPACE"])
+from tests.support.checkout import unpack_checkout
+
 CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
 
 
 def test_a_second_output_base_builds_the_same_digest(tmp_path: Path) -> None:
     expected = Path(os.environ["HELLO_DIGEST"]).read_text().strip()
+    workspace = unpack_checkout(tmp_path / "checkout")
     output_root = tmp_path / "output-root"
     bazel = ["bazel", f"--output_user_root={output_root}"]
     build = subprocess.run(
@@ -28,7 +30,7 @@ def test_a_second_output_base_builds_the_same_digest(tmp_path: Path) -> None:
             # fetch the first one's outputs, and the comparison would check nothing.
             "--disk_cache=",
         ],
-        cwd=WORKSPACE,
+        cwd=workspace,
         capture_output=True,
         text=True,
         timeout=1800,
@@ -39,11 +41,11 @@ def test_a_second_output_base_builds_the_same_digest(tmp_path: Path) -> None:
         # It really built them: actions ran here, rather than coming out of a cache.
         assert re.search(r"INFO: \d+ processes: .*\d+ linux-sandbox", build.stderr), build.stderr[-600:]
         output_base = subprocess.run(
-            [*bazel, "info", "output_base"], cwd=WORKSPACE, capture_output=True, text=True, check=True
+            [*bazel, "info", "output_base"], cwd=workspace, capture_output=True, text=True, check=True
         ).stdout.strip()
         bin_dir = Path(output_base) / "execroot/_main/bazel-out/k8-fastbuild/bin"
         assert (bin_dir / "examples/hello/image.json.sha256").read_text().strip() == expected
         split = Path(os.environ["SPLIT_DIGEST"]).read_text().strip()
         assert (bin_dir / "tests/oci/split_layers/split.json.sha256").read_text().strip() == split
     finally:
-        subprocess.run([*bazel, "shutdown"], cwd=WORKSPACE, capture_output=True, check=False)
+        subprocess.run([*bazel, "shutdown"], cwd=workspace, capture_output=True, check=False)

@@ -377,7 +377,7 @@ buildroot::run() {
     --bind "$workspace" "$workspace"
     --clearenv --setenv PATH /usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
     --setenv HOME /root --setenv USER "$(id -un)" --setenv LANG C.UTF-8
-    --setenv BAZEL_BUILDROOT_CACHE "$cache" --setenv BAZEL_BUILDROOT_WORKSPACE "$workspace"
+    --setenv BAZEL_BUILDROOT_CACHE "$cache"
     --setenv BAZEL_BUILDROOT_KEY "$(buildroot::key)"
   )
   while IFS= read -r -d '' path; do

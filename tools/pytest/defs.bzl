@@ -3,13 +3,12 @@
 load("@rules_python//python:defs.bzl", "py_test")
 
 # What tools/bazel sets in the build root, for the tests that run Bazel or tools/bazel again
-# (`env_inherit = BUILDROOT_ENV`). Only those: the checkout's path is in these values, and a
-# test that inherits them is cached per checkout, where every other test's result is shared by
-# all clones through the disk cache.
+# (`env_inherit = BUILDROOT_ENV`): the machine's build-root cache and Debian mirror, the same for
+# every clone on it, so their results are shared through the disk cache like any other test's.
+# The checkout's path is not among them: those tests read the checkout from @checkout's tar.
 BUILDROOT_ENV = [
     "BAZEL_BUILDROOT_CACHE",
     "BAZEL_BUILDROOT_MIRROR",
-    "BAZEL_BUILDROOT_WORKSPACE",
 ]
 
 def py_pytest(name, srcs, deps = [], args = [], hub = "pypi", **kwargs):
