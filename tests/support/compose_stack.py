@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.network import free_port, wait_for
+from tools.containers.podman_config import settings_env
 
 # libpod's tables of containers and named volumes (podman's SQLite state, in its graph root).
 STATE_TABLES = ("ContainerConfig", "VolumeConfig")
@@ -61,12 +62,7 @@ class ComposeStack:
         return f"http://127.0.0.1:{self.ports[port]}"
 
     def _podman_env(self) -> dict[str, str]:
-        return {
-            "PATH": os.environ["PATH"],
-            "CONTAINERS_CONF": str(self.storage / "containers.conf"),
-            "CONTAINERS_STORAGE_CONF": str(self.storage / "storage.conf"),
-            "TMPDIR": str(self.storage / "tmp"),
-        }
+        return {"PATH": os.environ["PATH"], **settings_env(self.storage)}
 
     def _podman(self, *args: str) -> subprocess.CompletedProcess:
         command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", "podman", *args]

@@ -42,6 +42,11 @@ def write_config(
     (directory / "storage.conf").write_text(
         f'[storage]\ndriver = "overlay"\ngraphroot = "{graphroot}"\nrunroot = "{runroot}"\n'
     )
+    return settings_env(directory)
+
+
+def settings_env(directory: Path) -> dict[str, str]:
+    """The variables that point podman at the settings write_config wrote below `directory`."""
     return {
         "CONTAINERS_CONF": str(directory / "containers.conf"),
         "CONTAINERS_STORAGE_CONF": str(directory / "storage.conf"),
