@@ -11,6 +11,8 @@
 # <key> is the first 16 hex digits of recipe.sh's sha256.
 
 BUILDROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+# The checkout this file belongs to (tools/buildroot/..).
+BUILDROOT_WORKSPACE=$(cd "$BUILDROOT_DIR/../.." && pwd -P)
 BUILDROOT_RECIPE="$BUILDROOT_DIR/recipe.sh"
 # shellcheck source=tools/buildroot/recipe.sh
 source "$BUILDROOT_RECIPE"
@@ -318,12 +320,11 @@ buildroot::pip_config_paths() {
 # start-up on every tools/bazel call, so the answer is kept under the cache and asked again only
 # when npm or a file or variable it reads its settings from changes.
 buildroot::npm_registry() {
-  local cache=$1 npm fingerprint saved registry workspace
+  local cache=$1 npm fingerprint saved registry
   npm=$(command -v npm) || return 0
   saved="$cache/npm-registry"
-  workspace=$(cd "$BUILDROOT_DIR/../.." && pwd -P)
   fingerprint=$({
-    stat -L -c '%n %s %Y' "$npm" "${NPM_CONFIG_USERCONFIG:-$HOME/.npmrc}" "$workspace/.npmrc" /etc/npmrc \
+    stat -L -c '%n %s %Y' "$npm" "${NPM_CONFIG_USERCONFIG:-$HOME/.npmrc}" "$BUILDROOT_WORKSPACE/.npmrc" /etc/npmrc \
       /usr/etc/npmrc /usr/local/etc/npmrc "${NPM_CONFIG_GLOBALCONFIG:-/dev/null}" 2>/dev/null
     env | grep -i '^npm_config_' | sort
   } | sha256sum | cut -c1-16)
@@ -366,7 +367,7 @@ buildroot::run() {
   local root=$1 cache workspace path var i
   shift
   cache=$(buildroot::cache_dir)
-  workspace=$(cd "$BUILDROOT_DIR/../.." && pwd -P)
+  workspace=$BUILDROOT_WORKSPACE
   local args=(
     --bind "$root" / --bind /proc /proc --dev-bind /dev /dev --ro-bind /sys /sys
     --ro-bind /etc/resolv.conf /etc/resolv.conf --perms 1777 --tmpfs /tmp
