@@ -12,7 +12,6 @@ newuidmap and a newgidmap of the test's; each asks the test process (real root) 
 map, which it checks against the subordinate-id files first, as the real programs do.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -27,11 +26,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.buildroot import recipe_key
 from tests.support.checkout import unpack_checkout
 
 LIVE_CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
 # The runfiles (the working directory) hold the recipe, whatever folder the checkout is in.
-KEY = hashlib.sha256(Path("tools/buildroot/recipe.sh").read_bytes()).hexdigest()[:16]
+KEY = recipe_key(Path("tools").absolute())
 UID = 4242
 NAME = "dev"
 SUBIDS = (300000, 65536)

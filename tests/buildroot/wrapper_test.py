@@ -7,7 +7,6 @@ tools/bazel and its scripts come from the runfiles, not the checkout's path, so 
 folder reuses this test's cached result.
 """
 
-import hashlib
 import io
 import os
 import shutil
@@ -18,12 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.buildroot import recipe_key
+
 TOOLS = Path("tools").absolute()  # in the runfiles, which are the test's working directory
 LIVE_CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
-
-
-def recipe_key(tools: Path) -> str:
-    return hashlib.sha256((tools / "buildroot" / "recipe.sh").read_bytes()).hexdigest()[:16]
 
 
 KEY = recipe_key(TOOLS)
