@@ -13,8 +13,8 @@ CHECKOUT = unpack_checkout(Path(os.environ["TEST_TMPDIR"]) / "checkout")
 
 
 def tool(name: str) -> str:
-    """A lint binary: in its wheel repository's bin/ (rules_python), or at the root of @buildifier."""
-    candidates = [*RUNFILES.glob(f"*/bin/{name}"), *RUNFILES.glob(f"*/{name}")]
+    """A lint binary: in the pip hub's bin/ (`@pypi//ruff:bin`), or at the root of @buildifier."""
+    candidates = [*RUNFILES.glob(f"*/site-packages/bin/{name}"), *RUNFILES.glob(f"*/{name}")]
     [found] = [path for path in candidates if os.access(path, os.X_OK)]
     return str(found)
 

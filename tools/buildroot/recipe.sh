@@ -68,8 +68,8 @@ BUILDROOT_PACKAGES=(
   bazel-rules-python=0.22.1-3
   bazel-skylib=1.9.1-2
   bazel-platforms=0.0.10-4
-  # The Python toolchain (autodetected: /usr/bin/python3) and the wheels that replace the
-  # pip/setuptools rules_python 0.22.1 bundles, which fail on Python 3.13.
+  # The Python toolchain (autodetected: /usr/bin/python3), pip for tools/pip's hubs, and venv
+  # (with the pip and setuptools wheels ensurepip installs) for third_party/python:relock.
   python3=3.13.5-1
   python3-venv=3.13.5-1
   python3-pip=25.1.1+dfsg-1
@@ -132,7 +132,7 @@ buildroot_recipe_prepare() {
 
 # Runs inside the new root, as root, after the packages are installed.
 buildroot_recipe_finish() {
-  local name wheel dir
+  local name dir
   for name in "${BUILDROOT_MOCK_MODULES[@]}"; do
     dir="$BUILDROOT_SHARE/mock-modules/$name"
     mkdir -p "$dir"
@@ -140,16 +140,6 @@ buildroot_recipe_finish() {
     : >"$dir/BUILD.bazel"
   done
   printf '%s\n' "$BUILDROOT_MOCK_ZLIB_BUILD" >"$BUILDROOT_SHARE/mock-modules/zlib/BUILD.bazel"
-
-  # rules_python 0.22.1 bundles pip 22.3.1 and setuptools 60 (broken on 3.13): unpack Debian's.
-  for name in pip setuptools; do
-    dir="$BUILDROOT_SHARE/python-wheels/$name"
-    wheel=$(ls /usr/share/python-wheels/"$name"-*.whl)
-    mkdir -p "$dir"
-    python3 -m zipfile -e "$wheel" "$dir"
-    printf 'py_library(name = "lib", srcs = glob(["**/*.py"]), data = glob(["**/*"], exclude = ["**/*.py", "**/* *", "BUILD.bazel", "WORKSPACE"]), imports = ["."], visibility = ["//visibility:public"])\n' >"$dir/BUILD.bazel"
-    : >"$dir/WORKSPACE"
-  done
 
   # Debian's /etc/bazel/bazelrc try-imports this file. The project's .bazelrc defines "buildroot".
   {

