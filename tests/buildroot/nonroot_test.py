@@ -195,6 +195,14 @@ def test_a_normal_user_restores_the_root_and_runs_a_real_test_target(user: User,
     assert os.stat(user.cache / "output").st_uid == UID
 
 
+def test_commands_besides_build_and_test_read_the_project_settings(user: User, checkout: Path) -> None:
+    # The root turns on .bazelrc's `buildroot` config for every command, so each must find it.
+    for command in (["query", "//tests/ci:workflow_test"], ["info", "release"], ["help", "query"]):
+        result = user.run(str(checkout / "tools/bazel"), *command, cwd=checkout)
+        assert result.returncode == 0, (command, result.stderr[-2000:])
+        assert result.stdout.strip(), command
+
+
 def test_inside_the_root_the_user_has_no_capability_over_the_host(user: User, checkout: Path) -> None:
     probe = "cat /proc/self/uid_map; grep CapBnd /proc/self/status"
     script = f'source tools/buildroot/buildroot.sh; buildroot::run "$(buildroot::ensure_root)" sh -c "{probe}"'
