@@ -50,13 +50,17 @@ def requirements(dist: Distribution, extra: str, marker_env: dict[str, str]) -> 
     return needed
 
 
-def installed_scripts(dist: Distribution, site_packages: Path) -> list[str]:
+def recorded(dist: Distribution) -> list[str]:
+    """The paths RECORD lists, read once for both the library's files and bin/: Python 3.12's
+    `Distribution.files` drops the paths that are not where RECORD says, as bin/ is here."""
+    return [row[0] for row in csv.reader((dist.read_text("RECORD") or "").splitlines()) if row]
+
+
+def installed_scripts(paths: list[str], site_packages: Path) -> list[str]:
     """The hub paths of what the distribution put in bin/. RECORD names them as seen from a
     virtualenv's site-packages (`../../bin/ruff`); `pip install --target` puts bin/ inside the
-    target. Read from RECORD itself: Python 3.12's `Distribution.files` drops the paths that are
-    not where RECORD says."""
-    rows = csv.reader((dist.read_text("RECORD") or "").splitlines())
-    names = [row[0].removeprefix(BIN) for row in rows if row and row[0].startswith(BIN)]
+    target."""
+    names = [path.removeprefix(BIN) for path in paths if path.startswith(BIN)]
     return sorted(f"site-packages/bin/{name}" for name in names if (site_packages / "bin" / name).is_file())
 
 
@@ -120,15 +124,16 @@ def main(site_packages: Path) -> None:
     scripts: dict[str, list[str]] = {}
     graph: dict[Node, list[Node]] = {}
     for name, dist in installed.items():
-        recorded = [str(path) for path in dist.files or []]
+        paths = recorded(dist)
+        # RECORD also names bin/, outside site-packages: images run modules instead.
         files[name] = sorted(
             {
                 f"site-packages/{path}"
-                for path in recorded
+                for path in paths
                 if not path.startswith("../") and (site_packages / path).is_file()
             }
         )
-        scripts[name] = installed_scripts(dist, site_packages)
+        scripts[name] = installed_scripts(paths, site_packages)
         graph[(name, "")] = requirements(dist, "", marker_env)
         missing = sorted({needed for needed, _ in graph[(name, "")] if needed not in installed})
         if missing:
