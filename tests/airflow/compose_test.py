@@ -8,12 +8,14 @@ import os
 import re
 import subprocess
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.support.compose_stack import env_settings
+from tools.containers.compose_session import Schedule
 
 COMPOSE = Path(os.environ["COMPOSE"])
 ENV_EXAMPLE = Path(os.environ["ENV_EXAMPLE"])
@@ -141,3 +143,12 @@ def test_a_missing_required_variable_stops_compose_with_its_message(tmp_path: Pa
     )
     assert result.returncode != 0
     assert f"set {missing} in airflow/.env" in result.stderr, result.stderr
+
+
+def test_the_session_checks_a_starting_service_every_start_interval_until_it_first_passes() -> None:
+    # Docker's schedule, which tools/compose's session runs in place of podman's systemd timers.
+    starting = Schedule(interval=30, start_interval=5, start_period_ends=time.monotonic() + 60)
+    assert starting.next_in(passed_once=False) == 5
+    assert starting.next_in(passed_once=True) == 30
+    started = Schedule(interval=30, start_interval=5, start_period_ends=time.monotonic() - 1)
+    assert started.next_in(passed_once=False) == 30

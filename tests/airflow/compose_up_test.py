@@ -30,6 +30,8 @@ from tests.support.penguin_records import held_out_records, offline_species
 from tests.support.s3 import S3
 
 ADMIN = {"username": "admin", "password": "compose-test-" + uuid.uuid4().hex[:8]}
+# One podman store for both stacks (they come up one after the other): the first loads the images.
+STORE = Path(os.environ["TEST_TMPDIR"]) / "podman"
 
 
 def port_forwarding_rules(port: int) -> list[str]:
@@ -48,8 +50,9 @@ def the_stack(name: str, **settings: str) -> Iterator[ComposeStack]:
         Path(os.environ["COMPOSE_SESSION"]),
         Path(os.environ["COMPOSE"]),
         Path(os.environ["ENV_EXAMPLE"]),
-        [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()],
+        [] if STORE.exists() else [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()],
         settings,
+        storage=STORE,
     ) as running:
         yield running
     assert running.exit_code == 0, running.log.read_text()[-4000:]

@@ -4,6 +4,7 @@ does on a machine with no container engine, but with a podman store and mount na
 
 import base64
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -112,11 +113,19 @@ def env_file(example: Path, settings: dict[str, str]) -> str:
 
 @contextmanager
 def compose_stack(
-    workdir: Path, session: Path, compose: Path, env_example: Path, tarballs: list[Path], settings: dict[str, str]
+    workdir: Path,
+    session: Path,
+    compose: Path,
+    env_example: Path,
+    tarballs: list[Path],
+    settings: dict[str, str],
+    storage: Path | None = None,
 ) -> Iterator[ComposeStack]:
     """Yields once every service is healthy; takes the stack down (volumes too) on the way out.
     `settings` override the example's values, on top of fresh secrets and free ports.
-    Keep the store on disk (e.g. under TEST_TMPDIR): the Airflow image is 0.9 GB unpacked."""
+    The podman store is `storage` (default: workdir/podman), with `tarballs` loaded into it first:
+    stacks that come up one after another can share a store, and only the first loads the images.
+    Keep it on disk (e.g. under TEST_TMPDIR): the Airflow image is 0.9 GB unpacked."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "docker-compose.yaml").write_text(compose.read_text())
     ports = {name: free_port() for name in PORTS}
@@ -124,13 +133,13 @@ def compose_stack(
     text = env_file(env_example, settings)
     (workdir / ".env").write_text(text)
     stack = ComposeStack(
-        ports=ports, settings=env_settings(text), log=workdir / "session.log", storage=workdir / "podman"
+        ports=ports, settings=env_settings(text), log=workdir / "session.log", storage=storage or workdir / "podman"
     )
     command = [
         sys.executable,
         str(session),
         "--storage",
-        str(workdir / "podman"),
+        str(stack.storage),
         "--private-mounts",
         "--remove-volumes",
         *[argument for tarball in tarballs for argument in ("--load", str(tarball))],
@@ -148,7 +157,7 @@ def compose_stack(
         text = stack.log.read_text()
         if not stack.loaded and text.count("Loaded image") == len(tarballs):
             stack.loaded = time.monotonic()
-        if "compose-session: ready" in text:
+        if re.search(r"^compose-session: \[.*\] ready", text, re.MULTILINE):
             stack.ready = time.monotonic()
         return bool(stack.ready) or process.poll() is not None
 

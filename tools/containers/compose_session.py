@@ -15,7 +15,6 @@ A stack that does not become healthy is taken down again, after its logs, with e
 
 import argparse
 import json
-import math
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 # tools/compose runs this file from the checkout and Bazel runs it with PYTHONSAFEPATH set: either
@@ -31,11 +31,16 @@ sys.path.insert(0, str(Path(__file__).parent))
 from podman_config import write_config
 
 DEFAULT_INTERVAL = 30.0  # seconds: Docker's default health-check interval
+DEFAULT_START_INTERVAL = 5.0  # seconds: Docker's default between checks during the start period
 SUBCOMMANDS = {"up", "down", "start", "stop", "run", "exec", "logs", "ps", "-d", "--detach"}
 
 
+STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(f"compose-session: {message}", file=sys.stderr, flush=True)
+    """One line of progress, with the seconds since the session started: a stack takes minutes."""
+    print(f"compose-session: [{time.monotonic() - STARTED:5.0f} s] {message}", file=sys.stderr, flush=True)
 
 
 def fail(message: str) -> None:
@@ -69,35 +74,64 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 class HealthChecks(threading.Thread):
-    """Runs each running container's health check at its own interval, as podman's timers would."""
+    """Runs each running container's health check on Docker's schedule, as podman's timers would:
+    every `start_interval` (default 5 s) during the start period until the check first passes, then
+    every `interval` (default 30 s). Checking every 30 s from the start would leave a service that is
+    up after 3 s unhealthy, and whatever depends on it waiting, for up to 30 s more."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.stopped = threading.Event()
-        self.intervals: dict[str, float] = {}  # container -> seconds; inf when it has no check
+        self.schedules: dict[str, Schedule | None] = {}  # container -> its schedule; None: no check
         self.due: dict[str, float] = {}
-
-    @staticmethod
-    def interval(container: str) -> float:
-        inspected = podman("inspect", "--format", "{{json .Config.Healthcheck}}", container, check=False)
-        check = json.loads(inspected.stdout or "null") if inspected.returncode == 0 else None
-        if not check or check.get("Test", ["NONE"])[0] == "NONE":
-            return math.inf
-        return (check.get("Interval") or 0) / 1e9 or DEFAULT_INTERVAL
+        self.healthy: set[str] = set()  # containers whose check has passed once
 
     def run(self) -> None:
         while not self.stopped.wait(1):
-            for container in podman("ps", "--format", "{{.ID}}", check=False).stdout.split():
-                if container not in self.intervals:
-                    self.intervals[container] = self.interval(container)
-                    # The first check at once; never for a container without one.
-                    self.due[container] = time.monotonic() if math.isfinite(self.intervals[container]) else math.inf
-                if time.monotonic() >= self.due[container]:
-                    podman("healthcheck", "run", container, check=False)
-                    self.due[container] = time.monotonic() + self.intervals[container]
+            running = podman("ps", "--format", "{{.ID}} {{.Names}}", check=False).stdout.splitlines()
+            for container, name in (line.split(" ", 1) for line in running):
+                if container not in self.schedules:
+                    self.schedules[container] = Schedule.of(container)
+                    self.due[container] = time.monotonic()  # the first check at once
+                schedule = self.schedules[container]
+                if schedule is None or time.monotonic() < self.due[container]:
+                    continue
+                if (
+                    podman("healthcheck", "run", container, check=False).returncode == 0
+                    and container not in self.healthy
+                ):
+                    self.healthy.add(container)
+                    say(f"{name} is healthy")
+                self.due[container] = time.monotonic() + schedule.next_in(container in self.healthy)
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a container's health check runs, in seconds (Docker's defaults where the file is silent)."""
+
+    interval: float
+    start_interval: float
+    start_period_ends: float  # time.monotonic() at the end of the start period
+
+    @staticmethod
+    def of(container: str) -> "Schedule | None":
+        inspected = podman("inspect", "--format", "{{json .Config.Healthcheck}}", container, check=False)
+        check = json.loads(inspected.stdout or "null") if inspected.returncode == 0 else None
+        if not check or check.get("Test", ["NONE"])[0] == "NONE":
+            return None
+        seconds = {key: (check.get(key) or 0) / 1e9 for key in ("Interval", "StartInterval", "StartPeriod")}
+        return Schedule(
+            interval=seconds["Interval"] or DEFAULT_INTERVAL,
+            start_interval=seconds["StartInterval"] or DEFAULT_START_INTERVAL,
+            start_period_ends=time.monotonic() + seconds["StartPeriod"],
+        )
+
+    def next_in(self, passed_once: bool) -> float:
+        starting = not passed_once and time.monotonic() < self.start_period_ends
+        return self.start_interval if starting else self.interval
 
 
 def main() -> None:
