@@ -33,9 +33,7 @@ from podman_config import write_config
 DEFAULT_INTERVAL = 30.0  # seconds: Docker's default health-check interval
 DEFAULT_START_INTERVAL = 5.0  # seconds: Docker's default between checks during the start period
 SUBCOMMANDS = {"up", "down", "start", "stop", "run", "exec", "logs", "ps", "-d", "--detach"}
-
-
-STARTED = time.monotonic()
+STARTED = time.monotonic()  # every line of progress says how long the session has been running
 
 
 def say(message: str) -> None:
@@ -73,6 +71,32 @@ def podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(["podman", *args], capture_output=True, text=True, check=check, start_new_session=True)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """When a container's health check runs, in seconds (Docker's defaults where the file is silent)."""
+
+    interval: float
+    start_interval: float
+    start_period_ends: float  # time.monotonic() at the end of the start period
+
+    @staticmethod
+    def of(container: str) -> "Schedule | None":
+        inspected = podman("inspect", "--format", "{{json .Config.Healthcheck}}", container, check=False)
+        check = json.loads(inspected.stdout or "null") if inspected.returncode == 0 else None
+        if not check or check.get("Test", ["NONE"])[0] == "NONE":
+            return None
+        seconds = {key: (check.get(key) or 0) / 1e9 for key in ("Interval", "StartInterval", "StartPeriod")}
+        return Schedule(
+            interval=seconds["Interval"] or DEFAULT_INTERVAL,
+            start_interval=seconds["StartInterval"] or DEFAULT_START_INTERVAL,
+            start_period_ends=time.monotonic() + seconds["StartPeriod"],
+        )
+
+    def next_in(self, passed_once: bool) -> float:
+        starting = not passed_once and time.monotonic() < self.start_period_ends
+        return self.start_interval if starting else self.interval
+
+
 class HealthChecks(threading.Thread):
     """Runs each running container's health check on Docker's schedule, as podman's timers would:
     every `start_interval` (default 5 s) during the start period until the check first passes, then
@@ -106,32 +130,6 @@ class HealthChecks(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """When a container's health check runs, in seconds (Docker's defaults where the file is silent)."""
-
-    interval: float
-    start_interval: float
-    start_period_ends: float  # time.monotonic() at the end of the start period
-
-    @staticmethod
-    def of(container: str) -> "Schedule | None":
-        inspected = podman("inspect", "--format", "{{json .Config.Healthcheck}}", container, check=False)
-        check = json.loads(inspected.stdout or "null") if inspected.returncode == 0 else None
-        if not check or check.get("Test", ["NONE"])[0] == "NONE":
-            return None
-        seconds = {key: (check.get(key) or 0) / 1e9 for key in ("Interval", "StartInterval", "StartPeriod")}
-        return Schedule(
-            interval=seconds["Interval"] or DEFAULT_INTERVAL,
-            start_interval=seconds["StartInterval"] or DEFAULT_START_INTERVAL,
-            start_period_ends=time.monotonic() + seconds["StartPeriod"],
-        )
-
-    def next_in(self, passed_once: bool) -> float:
-        starting = not passed_once and time.monotonic() < self.start_period_ends
-        return self.start_interval if starting else self.interval
 
 
 def main() -> None:
