@@ -98,8 +98,8 @@ class Schedule:
 
 
 class HealthChecks(threading.Thread):
-    """Runs each running container's health check on Docker's schedule, as podman's timers would:
-    every `start_interval` (default 5 s) during the start period until the check first passes, then
+    """Runs each running container's health check in place of podman's systemd timers, on Docker's
+    schedule: every `start_interval` (default 5 s) during the start period until it first passes, then
     every `interval` (default 30 s). Checking every 30 s from the start would leave a service that is
     up after 3 s unhealthy, and whatever depends on it waiting, for up to 30 s more."""
 
