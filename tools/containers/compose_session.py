@@ -7,7 +7,7 @@ Runs in the build root (tools/compose on a host, tests/airflow:compose_up_test i
 1. starts `podman system service` on a socket of its own, for docker-compose to talk to (Debian's
    podman-compose 1.3 wraps every health check in /bin/sh, which distroless images lack);
 2. runs the health checks itself: podman hands them to systemd timers, and there is no systemd;
-3. `docker-compose up --detach --wait`, then prints "compose-session: ready" and follows the logs;
+3. `docker-compose up --detach --wait`, then prints "compose-session: [N s] ready" and follows the logs;
 4. on SIGINT or SIGTERM, `docker-compose down` in this same session. Each container's network
    namespace is a mount in this process's mount namespace, so only this session can tear it down.
 A stack that does not become healthy is taken down again, after its logs, with exit status 1.
