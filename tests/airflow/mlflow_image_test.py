@@ -96,7 +96,7 @@ def test_a_placeholder_or_blank_secret_stops_it_in_one_line(
     tmp_path: Path, variable: str, value: str, expected: str
 ) -> None:
     env = {**database_env("postgresql://x@127.0.0.1:5432/mlflow"), "AWS_SECRET_ACCESS_KEY": "set", variable: value}
-    result = Container(IMAGE, tmp_path, env=env).run()
+    result = Container(IMAGE, tmp_path, env=env, read_only=True).run()
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mlflow-entrypoint: error: ") and expected in lines[0], result.stderr
