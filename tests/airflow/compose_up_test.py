@@ -97,6 +97,16 @@ def test_every_airflow_component_reports_healthy(stack: ComposeStack) -> None:
     assert health["scheduler"]["latest_scheduler_heartbeat"]
 
 
+def test_the_scheduler_health_server_answers_inside_its_container_only(stack: ComposeStack) -> None:
+    probe = "__import__('urllib.request').request.urlopen('http://{}:8974/health',timeout=5)"
+    [scheduler] = stack.containers("scheduler")
+    stack.podman("exec", scheduler, "/usr/bin/python3.13", "-c", probe.format("127.0.0.1"))  # raises unless 200
+    [api_server] = stack.containers("api-server")
+    with pytest.raises(subprocess.CalledProcessError) as refused:
+        stack.podman("exec", api_server, "/usr/bin/python3.13", "-c", probe.format("scheduler"))
+    assert "Connection refused" in refused.value.stderr, refused.value.stderr
+
+
 def test_the_port_is_published_on_loopback_only(stack: ComposeStack) -> None:
     rules = port_forwarding_rules(stack.port)
     assert rules and all("127.0.0.1" in rule for rule in rules), rules
