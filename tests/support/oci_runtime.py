@@ -9,7 +9,7 @@ Either way runc runs rootless (the build root's cgroupfs is read-only) and the c
 test's network namespace, so it reaches servers the test started on 127.0.0.1 and vice versa.
 
 An image is unpacked once per test process and mode. Read-only containers all run on that one
-rootfs; a writable one gets a copy of its own (`cp -a`, a quarter of an unpack's time). Unpacking
+rootfs; a writable one gets a copy of its own (`cp -a`: 12 s for the Airflow image). Unpacking
 was most of the image tests' time: the Airflow image takes 23 s with `umoci raw unpack` and 44 s
 with `umoci unpack`, which also hashes every file into an mtree manifest no test reads.
 """
