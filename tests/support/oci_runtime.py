@@ -85,7 +85,7 @@ def can_map_all_uids() -> bool:
 
 @dataclass
 class Container:
-    """A bundle unpacked from an image; run() it once, or start() it and stop() it."""
+    """A runc bundle on the image's unpacked rootfs; run() it once, or start() it and stop() it."""
 
     image: Path
     workdir: Path
