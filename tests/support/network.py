@@ -2,18 +2,30 @@
 
 import contextlib
 import json
+import random
 import re
 import socket
 import ssl
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free on 127.0.0.1 now, chosen below the kernel's ephemeral range: a port the kernel
+    hands out (bind to port 0) can be taken, before its user binds it, as the source port of any
+    outgoing connection on the machine. Seen: a compose stack's port, chosen before a minute of
+    image loading, was taken by then ("address already in use")."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for port in random.sample(range(10000, ephemeral_low), 100):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"100 random ports from 10000 to {ephemeral_low} were all taken on 127.0.0.1")
 
 
 def is_listening(port: int, host: str = "127.0.0.1") -> bool:
