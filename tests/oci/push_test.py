@@ -237,16 +237,17 @@ def test_token_auth_push_pull_bad_password_and_an_uncovered_repository(tmp_path:
 
 
 def test_a_token_that_expires_mid_push_is_renewed(tmp_path: Path) -> None:
-    # Tokens live 30 s; skopeo keeps one for 60 s (containers-image's floor) and the registry
-    # honours one for 60 s past its expiry (its clock-skew leeway). A link that holds every
-    # request 3 s makes the push outlast its first token, while no request made with that token
-    # arrives after the registry stops honouring it.
+    # Tokens live 30 s; skopeo keeps one for 60 s from its `issued_at` (containers-image's floor)
+    # and the registry honours one for 60 s past its `exp` (its clock-skew leeway). An issuer whose
+    # clock is 50 s behind makes skopeo renew 10 s after the first token, and the registry refuse
+    # that token 40 s after it. A link that holds every request 1 s makes the push outlast 10 s,
+    # while no request made with the first token arrives after the registry stops honouring it.
     ca = authority(tmp_path)
     with (
-        token_issuer(ca, users={"ci": "s3cret"}, grants={"ci": {"hello"}}, lifetime=30) as issuer,
+        token_issuer(ca, users={"ci": "s3cret"}, grants={"ci": {"hello"}}, lifetime=30, clock_lag=50) as issuer,
         registry(tmp_path, token=issuer) as running,
     ):
-        proxy = CountingProxy(int(running.address.split(":")[1]), delay=3)
+        proxy = CountingProxy(int(running.address.split(":")[1]), delay=1)
         address = f"127.0.0.1:{proxy.port}"
         login = auth_file(tmp_path / "login.json", address, "ci", "s3cret")
         # No tag: one skopeo process, so a second token for the same scope can only be a renewal.
@@ -269,7 +270,7 @@ def test_a_token_that_expires_mid_push_is_renewed(tmp_path: Path) -> None:
             return False
 
         # The first token is refused by now: the push succeeded on the renewed one.
-        wait_for(lambda: refused(issuer.tokens[0]), timeout=90, interval=2)
+        wait_for(lambda: refused(issuer.tokens[0]), timeout=60, interval=1)
         assert not refused(issuer.tokens[-1])
 
 

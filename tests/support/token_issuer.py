@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,6 +38,9 @@ class TokenIssuer:
     # How long a token is valid (its JWT `exp`). Clients treat any token as good for at least 60 s
     # (containers-image's floor), and the registry allows 60 s of clock skew past `exp`.
     lifetime: int = 300
+    # Seconds this issuer's clock runs behind: its tokens say they were issued that long ago, in
+    # their `iat`, `nbf` and `exp` and in the response's `issued_at`, which clients count from.
+    clock_lag: int = 0
     port: int = 0
     issued: list[str] = field(default_factory=list)  # the scopes of every token handed out
     tokens: list[str] = field(default_factory=list)  # every token handed out, in order
@@ -45,6 +49,9 @@ class TokenIssuer:
     def realm(self) -> str:
         return f"http://127.0.0.1:{self.port}/token"
 
+    def now(self) -> int:
+        return int(time.time()) - self.clock_lag
+
     def token(self, user: str, scopes: list[str]) -> str:
         access = []
         for scope in scopes:
@@ -52,7 +59,7 @@ class TokenIssuer:
             name, _, actions = rest.rpartition(":")
             if kind == "repository" and name in self.grants.get(user, set()):
                 access.append({"type": "repository", "name": name, "actions": actions.split(",")})
-        now = int(time.time())
+        now = self.now()
         claims = {
             "iss": ISSUER,
             "sub": user,
@@ -77,9 +84,9 @@ class TokenIssuer:
 
 @contextmanager
 def token_issuer(
-    ca: Authority, users: dict[str, str], grants: dict[str, set[str]], lifetime: int = 300
+    ca: Authority, users: dict[str, str], grants: dict[str, set[str]], lifetime: int = 300, clock_lag: int = 0
 ) -> Iterator[TokenIssuer]:
-    issuer = TokenIssuer(ca, users, grants, lifetime)
+    issuer = TokenIssuer(ca, users, grants, lifetime, clock_lag)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -93,7 +100,8 @@ def token_issuer(
                 self.end_headers()
                 return
             token = issuer.token(user, query.get("scope", []))
-            body = json.dumps({"token": token, "expires_in": issuer.lifetime}).encode()
+            issued_at = datetime.fromtimestamp(issuer.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # RFC 3339
+            body = json.dumps({"token": token, "expires_in": issuer.lifetime, "issued_at": issued_at}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
