@@ -2,21 +2,20 @@
 no container engine: the build root's podman with bridge networking, docker-compose, every image
 loaded from its image_load tarball into a store of the test's own.
 
-First the stack on LocalExecutor: the scheduler runs the DAG, and the Celery worker idles. Then,
-on CeleryExecutor, that every Airflow component reports healthy, and the whole loop on two workers:
+On CeleryExecutor: every Airflow component reports healthy, and the whole loop runs on two workers:
 the pipeline's DAG triggered through the REST API runs its tasks on both workers, trains,
 registers its champion in the stack's MLflow, publishes to the stack's S3, and the prediction
 server rolls to that model and predicts what the pipeline's own artifacts predict. Then a worker
 is killed in the middle of a task: the task is retried on the other worker and the run succeeds.
-Each teardown must leave no container, volume or network in the store and no port forwarding
-behind on the host.
+Last, the same stack switched to LocalExecutor by its env file: the scheduler runs the DAG, and
+the Celery workers idle. The teardown must leave no container, volume or network in the store and
+no port forwarding behind on the host.
 """
 
 import os
 import subprocess
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,8 +29,6 @@ from tests.support.penguin_records import held_out_records, offline_species
 from tests.support.s3 import S3
 
 ADMIN = {"username": "admin", "password": "compose-test-" + uuid.uuid4().hex[:8]}
-# One podman store for both stacks (they come up one after the other): the first loads the images.
-STORE = Path(os.environ["TEST_TMPDIR"]) / "podman"
 
 
 def port_forwarding_rules(port: int) -> list[str]:
@@ -39,46 +36,32 @@ def port_forwarding_rules(port: int) -> list[str]:
     return [line for line in ruleset.splitlines() if f"dport {port} " in line]
 
 
-@contextmanager
-def the_stack(name: str, **settings: str) -> Iterator[ComposeStack]:
-    """The compose file up, with these settings over the example's; after `down -v`, nothing of it
-    may be left: no container, volume or network, no forwarded port."""
+@pytest.fixture(scope="module")
+def stack() -> Iterator[ComposeStack]:
+    """The compose file up, with these settings over the example's: two Celery workers, and a
+    killed worker's task failed after 40 s without a heartbeat and retried 5 s later. After
+    `down -v`, nothing of it may be left: no container, volume or network, no forwarded port."""
     # Fresh secrets come from compose_stack; the test needs to know the admin's password.
-    settings = {"AIRFLOW_ADMIN_PASSWORD": ADMIN["password"], "MODEL_POLL_SECONDS": "5", **settings}
+    settings = {
+        "AIRFLOW_ADMIN_PASSWORD": ADMIN["password"],
+        "MODEL_POLL_SECONDS": "5",
+        "AIRFLOW_WORKERS": "2",
+        "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": "40",
+        "AIRFLOW_TASK_RETRY_DELAY": "5",
+    }
+    workdir = Path(os.environ["TEST_TMPDIR"]) / "compose"
     with compose_stack(
-        Path(os.environ["TEST_TMPDIR"]) / name,
+        workdir,
         Path(os.environ["COMPOSE_SESSION"]),
         Path(os.environ["COMPOSE"]),
         Path(os.environ["ENV_EXAMPLE"]),
-        [] if STORE.exists() else [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()],
+        [Path(path) for path in os.environ["IMAGE_TARBALLS"].split()],
         settings,
-        storage=STORE,
     ) as running:
         yield running
     assert running.exit_code == 0, running.log.read_text()[-4000:]
     assert running.leftovers() == {"containers": 0, "volumes": 0, "networks": 0}
     assert port_forwarding_rules(running.port) == [], "docker-compose down left the api-server's port forwarded"
-
-
-def test_on_local_executor_the_scheduler_runs_the_dag_and_the_worker_idles() -> None:
-    # First in the file, so that it runs before the module's Celery stack comes up: one at a time.
-    with the_stack("compose-local", AIRFLOW_EXECUTOR="LocalExecutor") as local:
-        api = AirflowApi(local.url, **ADMIN)
-        run, tasks = api.run_dag("penguins_training")
-        assert run["state"] == "success", api.failures(tasks)
-        [scheduler] = local.containers("scheduler")
-        hostname = local.podman("inspect", "--format", "{{.Config.Hostname}}", scheduler).strip()
-        assert {task["hostname"] for task in tasks} == {hostname}
-        # The idle worker is up (`up --wait` found it healthy), and did nothing.
-        [worker] = local.containers("airflow-worker")
-        assert "so this worker idles until stopped" in local.logs(worker)
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[ComposeStack]:
-    # Two Celery workers; a killed worker's task is failed (and retried) after 40 s without a heartbeat.
-    with the_stack("compose", AIRFLOW_WORKERS="2", AIRFLOW_TASK_HEARTBEAT_TIMEOUT="40") as running:
-        yield running
 
 
 def workers(stack: ComposeStack) -> dict[str, str]:
@@ -161,3 +144,17 @@ def test_a_worker_killed_mid_task_is_retried_on_the_other(stack: ComposeStack) -
     assert [(t["try_number"], t["hostname"], t["state"]) for t in tries][:1] == [(1, killed, "failed")], tries
     final = api.get(train)
     assert final["try_number"] >= 2 and final["hostname"] in set(hostnames) - {killed}, final
+
+
+def test_switched_to_local_executor_the_scheduler_runs_the_dag_and_the_workers_idle(stack: ComposeStack) -> None:
+    # Last in the file: it changes the module's stack. The env file's setting, then `up` again.
+    stack.reconfigure(AIRFLOW_EXECUTOR="LocalExecutor")
+    api = AirflowApi(stack.url, **ADMIN)
+    run, tasks = api.run_dag("penguins_training")
+    assert run["state"] == "success", api.failures(tasks)
+    [scheduler] = stack.containers("scheduler")
+    hostname = stack.podman("inspect", "--format", "{{.Config.Hostname}}", scheduler).strip()
+    assert {task["hostname"] for task in tasks} == {hostname}
+    # The recreated workers are up (`up --wait` found them healthy), and did nothing.
+    idle = [stack.logs(worker) for worker in stack.containers("airflow-worker")]
+    assert len(idle) == 2 and all("so this worker idles until stopped" in log for log in idle), idle

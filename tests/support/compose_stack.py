@@ -42,6 +42,8 @@ def fresh_secrets() -> dict[str, str]:
 class ComposeStack:
     ports: dict[str, int]  # PORTS -> the free port given to each
     settings: dict[str, str]  # every variable the stack's .env sets
+    workdir: Path  # holds the compose file and its .env
+    project: str  # docker-compose's project name
     log: Path
     storage: Path  # the session's podman store
     session_pid: int = 0
@@ -68,6 +70,21 @@ class ComposeStack:
     def _podman(self, *args: str) -> subprocess.CompletedProcess:
         command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", "podman", *args]
         return subprocess.run(command, env=self._podman_env(), capture_output=True, text=True, check=True)
+
+    def reconfigure(self, **settings: str) -> None:
+        """These settings in place of the .env's, applied as a user would: `docker-compose up
+        --detach --wait` on the running stack, which recreates the services whose configuration
+        changed and returns once they are healthy again."""
+        dotenv = self.workdir / ".env"
+        dotenv.write_text(env_file(dotenv, settings))
+        self.settings = env_settings(dotenv.read_text())
+        docker_host = re.search(r"podman's Docker API: DOCKER_HOST=(\S+)", self.log.read_text())
+        assert docker_host, "the session has not said where its Docker API is"
+        compose = ["docker-compose", "-f", str(self.workdir / "docker-compose.yaml"), "-p", self.project]
+        command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", *compose, "up", "--detach", "--wait"]
+        environment = {**os.environ, "DOCKER_HOST": docker_host[1]}
+        up = subprocess.run(command, cwd=self.workdir, env=environment, capture_output=True, text=True, check=False)
+        assert up.returncode == 0, up.stderr[-4000:]
 
     def podman(self, *args: str) -> str:
         """`podman ARGS` on the session's store, in its mount namespace (where its /run is): its
@@ -119,13 +136,11 @@ def compose_stack(
     env_example: Path,
     tarballs: list[Path],
     settings: dict[str, str],
-    storage: Path | None = None,
 ) -> Iterator[ComposeStack]:
     """Yields once every service is healthy; takes the stack down (volumes too) on the way out.
     `settings` override the example's values, on top of fresh secrets and free ports.
-    The podman store is `storage` (default: workdir/podman), with `tarballs` loaded into it first:
-    stacks that come up one after another can share a store, and only the first loads the images.
-    Keep it on disk (e.g. under TEST_TMPDIR): the Airflow image is 0.9 GB unpacked."""
+    The podman store is workdir/podman, with `tarballs` loaded into it first. Keep workdir on disk
+    (e.g. under TEST_TMPDIR): the Airflow image is 0.9 GB unpacked."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "docker-compose.yaml").write_text(compose.read_text())
     ports = {name: free_port() for name in PORTS}
@@ -133,7 +148,12 @@ def compose_stack(
     text = env_file(env_example, settings)
     (workdir / ".env").write_text(text)
     stack = ComposeStack(
-        ports=ports, settings=env_settings(text), log=workdir / "session.log", storage=storage or workdir / "podman"
+        ports=ports,
+        settings=env_settings(text),
+        workdir=workdir,
+        project=f"compose-test-{uuid.uuid4().hex[:6]}",
+        log=workdir / "session.log",
+        storage=workdir / "podman",
     )
     command = [
         sys.executable,
@@ -147,7 +167,7 @@ def compose_stack(
         "-f",
         str(workdir / "docker-compose.yaml"),
         "-p",
-        f"compose-test-{uuid.uuid4().hex[:6]}",
+        stack.project,
     ]
     with open(stack.log, "w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

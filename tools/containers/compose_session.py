@@ -4,7 +4,7 @@
         -- COMPOSE_OPTIONS...          # e.g. -f airflow/docker-compose.yaml -p airflow
 
 Runs in the build root (tools/compose on a host, tests/airflow:compose_up_test in Bazel):
-1. starts `podman system service` on a socket of its own, for docker-compose to talk to (Debian's
+1. starts `podman system service` on a socket of its own (printed), for docker-compose to talk to (Debian's
    podman-compose 1.3 wraps every health check in /bin/sh, which distroless images lack);
 2. runs the health checks itself: podman hands them to systemd timers, and there is no systemd;
 3. `docker-compose up --detach --wait`, then prints "compose-session: [N s] ready" and follows the logs;
@@ -183,6 +183,9 @@ def main() -> None:
         if service.poll() is not None or time.monotonic() > deadline:
             fail("podman system service did not start; run `tools/podman info` to see why")
         time.sleep(0.1)
+    # Another docker-compose in this mount namespace (`nsenter --mount`) can change the running
+    # stack through this socket, e.g. `up --detach --wait` after an edit to the env file.
+    say(f"podman's Docker API: DOCKER_HOST={os.environ['DOCKER_HOST']}")
 
     health_checks = HealthChecks()
     health_checks.start()
