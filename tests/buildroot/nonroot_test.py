@@ -3,8 +3,8 @@
 CI runs as root, so the test makes a user of its own: uid 4242, with the subordinate ids
 300000-365535, in copies of /etc/passwd, /etc/group, /etc/subuid and /etc/subgid that it binds
 over the root's in a mount namespace of its own. As that user, with a cache of its own, it
-restores the live root's tarball, runs a real test target of a copy of this checkout, and runs
-the hello image with tools/podman.
+restores the live root's tarball, runs a real test target of a copy of this checkout (its wheels
+from a copy of the live wheelhouse), and runs the hello image with tools/podman.
 
 One stand-in: newuidmap and newgidmap are setuid-root programs, and the bwrap that runs this whole
 build root sets no_new_privs, so setuid has no effect in here. The user's PATH starts with a
@@ -162,11 +162,17 @@ def user() -> Iterator[User]:
         shim.write_text(SHIM.format(socket=str(sockets / "socket"), kind=kind))
         shim.chmod(0o755)
 
-    # The user's cache starts with the live root's tarball and nothing else: the first call restores.
+    # The user's cache starts with the live root's tarball, so the first call restores, and a copy
+    # of the wheels tools/pip keeps, so the test's pip hub installs without the package index:
+    # what is under test is the root and the user, not the index (with it, the test took 48 s
+    # instead of 95 s).
     tarballs = home / "cache" / "tarballs"
     tarballs.mkdir(parents=True)
     for name in (f"{KEY}.tar.zst", f"{KEY}.tar.zst.sha256"):
         shutil.copy(LIVE_CACHE / "tarballs" / name, tarballs / name)
+    wheelhouse = Path(".cache/pip-target-wheelhouse")
+    if (LIVE_CACHE / "home" / wheelhouse).is_dir():
+        shutil.copytree(LIVE_CACHE / "home" / wheelhouse, home / "cache" / "home" / wheelhouse)
     chown_tree(home)
     yield User(home, shims)
     mapper.shutdown()

@@ -4,7 +4,6 @@ remote hits alone; a cache that does not answer costs one warning, never the bui
 
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 import time
@@ -22,27 +21,35 @@ SCRIPTS = Path("tools/buildroot/buildroot.sh").absolute()  # in the runfiles, th
 PROCESSES = re.compile(r"INFO: (\d+) process(?:es)?: (.*)\.")
 
 
-def on_disk(name: str) -> Path:
-    """A fresh directory under TEST_TMPDIR, on disk: pytest's tmp_path is in the build root's /tmp,
-    a tmpfs the tests share, and two output bases and a cache of //server:image would crowd out
-    the others (seen: wrapper_test then found too little free space)."""
-    return Path(tempfile.mkdtemp(prefix=name, dir=os.environ["TEST_TMPDIR"]))
+def private_tmpfs(path: Path) -> Path:
+    """A tmpfs at `path`, in a mount namespace of this process's own, for both output bases, the
+    cache and the checkout they build. The test's Bazel servers are its children and run in that
+    namespace; when the last of them has shut down, the tmpfs is gone with it. Shutting the servers
+    down took 1 s in one run, against 23 s with deleting the output bases from disk. The root's own
+    /tmp is a tmpfs too, but every test shares it, and this much would crowd out the others (seen:
+    wrapper_test then found too little free space)."""
+    os.unshare(os.CLONE_NEWNS)
+    subprocess.run(["mount", "--make-rprivate", "/"], check=True)
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", str(path)], check=True)
+    return path
 
 
-def remove(directory: Path) -> None:
-    """Output bases hold read-only folders."""
-    subprocess.run(["chmod", "-R", "u+w", str(directory)], check=False)
-    shutil.rmtree(directory, ignore_errors=True)
+SCRATCH = private_tmpfs(Path(os.environ["TEST_TMPDIR"]) / "scratch")
+
+
+def scratch(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=name, dir=SCRATCH))
 
 
 # What both output bases build: a copy of the checkout, from the test's declared input.
-WORKSPACE = unpack_checkout(on_disk("checkout-"))
+WORKSPACE = unpack_checkout(scratch("checkout-"))
 
 
 @pytest.fixture(scope="module")
 def webdav() -> Iterator[str]:
     """nginx serving GET and PUT (WebDAV) from a fresh directory: what Bazel's HTTP cache needs."""
-    workdir = on_disk("nginx-")
+    workdir = scratch("nginx-")
     (workdir / "store").mkdir()
     port = free_port()
     config = workdir / "nginx.conf"
@@ -66,7 +73,6 @@ def webdav() -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=30)
-        remove(workdir)
 
 
 def build(output_root: Path, remote_cache: str, *targets: str) -> subprocess.CompletedProcess:
@@ -105,7 +111,7 @@ def process_counts(stderr: str) -> dict[str, int]:
 
 
 def test_a_second_output_base_builds_the_server_image_from_remote_hits_alone(webdav: str) -> None:
-    first, second = on_disk("first-"), on_disk("second-")
+    first, second = scratch("first-"), scratch("second-")
     try:
         filled = build(first, webdav, "//server:image", "//server:image.digest")
         assert filled.returncode == 0, filled.stderr[-3000:]
@@ -126,7 +132,6 @@ def test_a_second_output_base_builds_the_server_image_from_remote_hits_alone(web
     finally:
         for output_root in (first, second):
             shutdown(output_root)
-            remove(output_root)
 
 
 def remote_cache_rc(cache: Path, url: str) -> subprocess.CompletedProcess:
