@@ -2,8 +2,12 @@
 
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -37,7 +41,11 @@ def test_half_an_admin_login_is_refused(tmp_path: Path) -> None:
     assert "set both AIRFLOW_ADMIN_USERNAME and AIRFLOW_ADMIN_PASSWORD, or neither" in result.stderr
 
 
-def test_migrate_and_admin_login_before_the_command(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A folder whose SQLite metadata database the entrypoint migrated (AIRFLOW_DB_MIGRATE) before
+    a command, with an admin login; once for the module, as a migration takes seconds of CPU."""
+    tmp_path = tmp_path_factory.mktemp("migrated")
     result = run(
         tmp_path,
         "config",
@@ -48,6 +56,11 @@ def test_migrate_and_admin_login_before_the_command(tmp_path: Path) -> None:
         AIRFLOW_ADMIN_USERNAME="ops",
         AIRFLOW_ADMIN_PASSWORD="s3cret",
     )
+    return tmp_path, result
+
+
+def test_migrate_and_admin_login_before_the_command(migrated: tuple[Path, subprocess.CompletedProcess]) -> None:
+    tmp_path, result = migrated
     assert result.returncode == 0, result.stderr[-3000:]
     assert "airflow-entrypoint: airflow db migrate" in result.stderr
     assert (tmp_path / "airflow.db").stat().st_size > 100_000  # the migrated metadata schema
@@ -155,3 +168,49 @@ def test_on_local_executor_the_celery_worker_idles_healthy_until_stopped(tmp_pat
         assert worker.wait(timeout=30) == 0
     finally:
         worker.kill()
+
+
+# (job type, state, seconds since its heartbeat, on this host) -> whether check-job passes. The
+# threshold is 30 s; the ages keep clear of it, since the check runs a moment after the insert.
+JOB_CASES = [
+    (("DagProcessorJob", "running", 2, True), True),
+    (("TriggererJob", "running", 10, True), True),
+    (("TriggererJob", "running", 90, True), False),  # its heartbeat is too old
+    (("TriggererJob", "success", 2, True), False),  # it has stopped
+    (("TriggererJob", "running", 2, False), False),  # another host's
+    (("SchedulerJob", "running", 2, True), False),  # another kind of job
+]
+
+
+@pytest.mark.parametrize("job, alive", JOB_CASES)
+def test_check_job_passes_only_for_this_hosts_running_job_with_a_recent_heartbeat(
+    migrated: tuple[Path, subprocess.CompletedProcess], job: tuple[str, str, int, bool], alive: bool
+) -> None:
+    tmp_path, _ = migrated
+    job_type, state, age, here = job
+    database = tmp_path / "airflow.db"
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("DELETE FROM job")
+    checked = "TriggererJob" if job_type == "SchedulerJob" else job_type
+    # With no job at all it fails, in one line that names the host Airflow would record.
+    empty = run(tmp_path, "check-job", checked)
+    assert empty.returncode == 1
+    [line] = empty.stderr.splitlines()
+    host = re.fullmatch(rf"airflow-entrypoint: check-job: no running {checked} on (\S+) heartbeated in 30 s", line)
+    assert host, line
+    heartbeat = (datetime.now(UTC) - timedelta(seconds=age)).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute(
+            "INSERT INTO job (job_type, state, hostname, start_date, latest_heartbeat) VALUES (?, ?, ?, ?, ?)",
+            (job_type, state, host[1] if here else "elsewhere", heartbeat, heartbeat),
+        )
+    checked_now = run(tmp_path, "check-job", checked)
+    assert (checked_now.returncode == 0) == alive, checked_now.stderr
+
+
+def test_check_job_names_the_job_types_it_takes(tmp_path: Path) -> None:
+    result = run(tmp_path, "check-job", "WorkerJob")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "airflow-entrypoint: error: check-job takes one of DagProcessorJob, TriggererJob, not 'WorkerJob'"
+    )
