@@ -208,9 +208,21 @@ def test_check_job_passes_only_for_this_hosts_running_job_with_a_recent_heartbea
     assert (checked_now.returncode == 0) == alive, checked_now.stderr
 
 
-def test_check_job_names_the_job_types_it_takes(tmp_path: Path) -> None:
-    result = run(tmp_path, "check-job", "WorkerJob")
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["WorkerJob"], {}, "error: check-job takes one of DagProcessorJob, TriggererJob, not 'WorkerJob'"),
+        (
+            ["TriggererJob"],
+            {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "soon"},
+            "error: AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD must be a number of seconds, not 'soon'",
+        ),
+        (["TriggererJob"], {}, "check-job: querying the metadata database failed (OperationalError)"),  # no tables
+    ],
+)
+def test_check_job_refuses_bad_input_in_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    result = run(tmp_path, "check-job", *args, **env)
     assert result.returncode == 1
-    assert result.stderr.strip() == (
-        "airflow-entrypoint: error: check-job takes one of DagProcessorJob, TriggererJob, not 'WorkerJob'"
-    )
+    assert result.stderr == f"airflow-entrypoint: {message}\n"
