@@ -182,30 +182,45 @@ JOB_CASES = [
 ]
 
 
+def clear_jobs(database: Path) -> None:
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("DELETE FROM job")
+
+
+@pytest.fixture(scope="module")
+def airflow_host(migrated: tuple[Path, subprocess.CompletedProcess]) -> str:
+    """The host name check-job looks for (Airflow's), read from the one line each job type fails
+    with when there is no job at all."""
+    tmp_path, _ = migrated
+    clear_jobs(tmp_path / "airflow.db")
+    hosts = set()
+    for job_type in ("DagProcessorJob", "TriggererJob"):
+        empty = run(tmp_path, "check-job", job_type)
+        assert empty.returncode == 1
+        [line] = empty.stderr.splitlines()
+        host = re.fullmatch(rf"airflow-entrypoint: check-job: no running {job_type} on (\S+) heartbeated in 30 s", line)
+        assert host, line
+        hosts.add(host[1])
+    [host] = hosts
+    return host
+
+
 @pytest.mark.parametrize("job, alive", JOB_CASES)
 def test_check_job_passes_only_for_this_hosts_running_job_with_a_recent_heartbeat(
-    migrated: tuple[Path, subprocess.CompletedProcess], job: tuple[str, str, int, bool], alive: bool
+    migrated: tuple[Path, subprocess.CompletedProcess], airflow_host: str, job: tuple[str, str, int, bool], alive: bool
 ) -> None:
     tmp_path, _ = migrated
     job_type, state, age, here = job
     database = tmp_path / "airflow.db"
-    with closing(sqlite3.connect(database)) as db, db:
-        db.execute("DELETE FROM job")
-    checked = "TriggererJob" if job_type == "SchedulerJob" else job_type
-    # With no job at all it fails, in one line that names the host Airflow would record.
-    empty = run(tmp_path, "check-job", checked)
-    assert empty.returncode == 1
-    [line] = empty.stderr.splitlines()
-    host = re.fullmatch(rf"airflow-entrypoint: check-job: no running {checked} on (\S+) heartbeated in 30 s", line)
-    assert host, line
+    clear_jobs(database)
     heartbeat = (datetime.now(UTC) - timedelta(seconds=age)).strftime("%Y-%m-%d %H:%M:%S.%f")
     with closing(sqlite3.connect(database)) as db, db:
         db.execute(
             "INSERT INTO job (job_type, state, hostname, start_date, latest_heartbeat) VALUES (?, ?, ?, ?, ?)",
-            (job_type, state, host[1] if here else "elsewhere", heartbeat, heartbeat),
+            (job_type, state, airflow_host if here else "elsewhere", heartbeat, heartbeat),
         )
-    checked_now = run(tmp_path, "check-job", checked)
-    assert (checked_now.returncode == 0) == alive, checked_now.stderr
+    checked = run(tmp_path, "check-job", "TriggererJob" if job_type == "SchedulerJob" else job_type)
+    assert (checked.returncode == 0) == alive, checked.stderr
 
 
 @pytest.mark.parametrize(

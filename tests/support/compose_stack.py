@@ -42,10 +42,8 @@ def fresh_secrets() -> dict[str, str]:
 class ComposeStack:
     ports: dict[str, int]  # PORTS -> the free port given to each
     settings: dict[str, str]  # every variable the stack's .env sets
-    workdir: Path  # holds the compose file and its .env
+    workdir: Path  # holds the compose file, its .env, the session's log and its podman store
     project: str  # docker-compose's project name
-    log: Path
-    storage: Path  # the session's podman store
     session_pid: int = 0
     started: float = field(default_factory=time.monotonic)
     loaded: float = 0.0  # when the last image was loaded
@@ -64,6 +62,20 @@ class ComposeStack:
     def url_of(self, port: str) -> str:
         return f"http://127.0.0.1:{self.ports[port]}"
 
+    @property
+    def log(self) -> Path:
+        return self.workdir / "session.log"
+
+    @property
+    def storage(self) -> Path:
+        """The session's podman store."""
+        return self.workdir / "podman"
+
+    @property
+    def compose_options(self) -> list[str]:
+        """docker-compose's global options for this stack (its .env is found beside the file)."""
+        return ["-f", str(self.workdir / "docker-compose.yaml"), "-p", self.project]
+
     def _podman_env(self) -> dict[str, str]:
         return {"PATH": os.environ["PATH"], **settings_env(self.storage)}
 
@@ -80,8 +92,8 @@ class ComposeStack:
         self.settings = env_settings(dotenv.read_text())
         docker_host = re.search(r"podman's Docker API: DOCKER_HOST=(\S+)", self.log.read_text())
         assert docker_host, "the session has not said where its Docker API is"
-        compose = ["docker-compose", "-f", str(self.workdir / "docker-compose.yaml"), "-p", self.project]
-        command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", *compose, "up", "--detach", "--wait"]
+        compose = ["docker-compose", *self.compose_options, "up", "--detach", "--wait"]
+        command = ["nsenter", f"--target={self.session_pid}", "--mount", "--", *compose]
         environment = {**os.environ, "DOCKER_HOST": docker_host[1]}
         up = subprocess.run(command, cwd=self.workdir, env=environment, capture_output=True, text=True, check=False)
         assert up.returncode == 0, up.stderr[-4000:]
@@ -152,8 +164,6 @@ def compose_stack(
         settings=env_settings(text),
         workdir=workdir,
         project=f"compose-test-{uuid.uuid4().hex[:6]}",
-        log=workdir / "session.log",
-        storage=workdir / "podman",
     )
     command = [
         sys.executable,
@@ -164,10 +174,7 @@ def compose_stack(
         "--remove-volumes",
         *[argument for tarball in tarballs for argument in ("--load", str(tarball))],
         "--",
-        "-f",
-        str(workdir / "docker-compose.yaml"),
-        "-p",
-        stack.project,
+        *stack.compose_options,
     ]
     with open(stack.log, "w") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

@@ -52,14 +52,14 @@ class TokenIssuer:
     def now(self) -> int:
         return int(time.time()) - self.clock_lag
 
-    def token(self, user: str, scopes: list[str]) -> str:
+    def token(self, user: str, scopes: list[str], now: int) -> str:
+        """A JWT issued at `now` (this issuer's clock) for the scopes `user` is granted."""
         access = []
         for scope in scopes:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
             if kind == "repository" and name in self.grants.get(user, set()):
                 access.append({"type": "repository", "name": name, "actions": actions.split(",")})
-        now = self.now()
         claims = {
             "iss": ISSUER,
             "sub": user,
@@ -99,8 +99,9 @@ def token_issuer(
                 self.send_response(401)
                 self.end_headers()
                 return
-            token = issuer.token(user, query.get("scope", []))
-            issued_at = datetime.fromtimestamp(issuer.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # RFC 3339
+            now = issuer.now()  # one instant for the JWT's iat and the response's issued_at
+            token = issuer.token(user, query.get("scope", []), now)
+            issued_at = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # RFC 3339
             body = json.dumps({"token": token, "expires_in": issuer.lifetime, "issued_at": issued_at}).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
