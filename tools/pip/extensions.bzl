@@ -12,6 +12,9 @@ apache-airflow-task-sdk). This installs the lock as pip would into a virtualenv 
 RECORD lists and the dependencies its METADATA declares (tools/pip/private/hub.py). `@pypi//numpy`
 works as with `pip.parse`, extras are `@pypi_airflow//moto:server`, what a wheel installs into bin/
 is `@pypi//ruff:bin`, and a cycle becomes one library all its members alias.
+
+An install is made once per user and lock: every later output base (a fresh clone, a test's nested
+build) takes hard links to it (tools/pip/private/installed_sites.py), 1.5 s instead of 34 s.
 """
 
 def _locked_entry(text, name):
@@ -74,18 +77,32 @@ def _pip_install(rctx, target, requirements, environment = {}):
     rctx.execute(["sh", "-c", _PUBLISH, "publish", downloads, wheelhouse])
     rctx.delete(downloads)
 
+def _installed_sites(rctx, action, lock):
+    """Runs installed_sites.py `restore` or `publish`; returns its exit code.
+
+    `restore` takes the user's shared install of the lock (exit 0), if there is one; `publish`
+    shares this repository's.
+    """
+    sites = rctx.os.environ.get("HOME", "/nonexistent") + "/.cache/pip-target-sites"
+    command = [rctx.which("python3"), rctx.path(rctx.attr._installed_sites), action, sites, lock, "site-packages"]
+    return rctx.execute(command, quiet = False).return_code
+
 def _pip_target_repository_impl(rctx):
     lock = rctx.path(rctx.attr.requirements_lock)
     text = rctx.read(lock)
 
-    # Sdists in the lock (antlr4-python3-runtime) build without isolation, with the lock's own
-    # setuptools (which builds wheels itself), installed first: nothing unpinned is fetched.
-    rctx.report_progress("pip install of the build backends pinned in %s" % rctx.attr.requirements_lock.name)
-    rctx.file("build-requirements.txt", "".join([_locked_entry(text, name) for name in ("setuptools",)]))
-    _pip_install(rctx, "build-backend", rctx.path("build-requirements.txt"))
+    rctx.report_progress("Linking the installed %s" % rctx.attr.requirements_lock.name)
+    if _installed_sites(rctx, "restore", lock) != 0:
+        # Sdists in the lock (antlr4-python3-runtime) build without isolation, with the lock's own
+        # setuptools (which builds wheels itself), installed first: nothing unpinned is fetched.
+        rctx.report_progress("pip install of the build backends pinned in %s" % rctx.attr.requirements_lock.name)
+        rctx.file("build-requirements.txt", "".join([_locked_entry(text, name) for name in ("setuptools",)]))
+        _pip_install(rctx, "build-backend", rctx.path("build-requirements.txt"))
 
-    rctx.report_progress("pip install --target of %s" % rctx.attr.requirements_lock.name)
-    _pip_install(rctx, "site-packages", lock, environment = {"PYTHONPATH": str(rctx.path("build-backend"))})
+        rctx.report_progress("pip install --target of %s" % rctx.attr.requirements_lock.name)
+        _pip_install(rctx, "site-packages", lock, environment = {"PYTHONPATH": str(rctx.path("build-backend"))})
+        rctx.delete("build-backend")
+        _installed_sites(rctx, "publish", lock)
 
     for top_level in rctx.attr.exclude_top_level:
         rctx.delete("site-packages/" + top_level)
@@ -104,6 +121,11 @@ _pip_target_repository = repository_rule(
         "exclude_top_level": attr.string_list(doc = "Top-level names to delete from site-packages after the install."),
         "requirements_lock": attr.label(mandatory = True, allow_single_file = True, doc = "A lock with --hash for every pin."),
         "_hub": attr.label(default = "//tools/pip/private:hub.py", allow_single_file = True, doc = "The BUILD file writer."),
+        "_installed_sites": attr.label(
+            default = "//tools/pip/private:installed_sites.py",
+            allow_single_file = True,
+            doc = "Shares installed locks between output bases.",
+        ),
     },
 )
 
