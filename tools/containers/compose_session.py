@@ -101,19 +101,51 @@ class HealthChecks(threading.Thread):
     """Runs each running container's health check in place of podman's systemd timers, on Docker's
     schedule: every `start_interval` (default 5 s) during the start period until it first passes, then
     every `interval` (default 30 s). Checking every 30 s from the start would leave a service that is
-    up after 3 s unhealthy, and whatever depends on it waiting, for up to 30 s more."""
+    up after 3 s unhealthy, and whatever depends on it waiting, for up to 30 s more.
+
+    Containers are found from podman's event stream, one process for the whole session: polling
+    `podman ps` every second cost 0.08 s of CPU a time, 8% of a core for as long as a stack ran."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.stopped = threading.Event()
+        self.changed = threading.Event()  # a container started or stopped
+        self.running: dict[str, str] = {}  # container id -> name, as the events report them
+        self.lock = threading.Lock()
         self.schedules: dict[str, Schedule | None] = {}  # container -> its schedule; None: no check
         self.due: dict[str, float] = {}
         self.healthy: set[str] = set()  # containers whose check has passed once
+        self.events = subprocess.Popen(
+            ["podman", "events", "--filter", "type=container", "--format", "{{.Status}} {{.ID}} {{.Name}}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._follow_events, daemon=True).start()
+        # Whatever was running before the stream began (the stream shows only new events).
+        for line in podman("ps", "--format", "{{.ID}} {{.Names}}", "--no-trunc", check=False).stdout.splitlines():
+            container, name = line.split(" ", 1)
+            with self.lock:
+                self.running.setdefault(container, name)
+
+    def _follow_events(self) -> None:
+        assert self.events.stdout is not None
+        for line in self.events.stdout:
+            status, _, rest = line.strip().partition(" ")
+            container, _, name = rest.partition(" ")
+            with self.lock:
+                if status == "start":
+                    self.running[container] = name
+                elif status in ("died", "remove"):
+                    self.running.pop(container, None)
+            self.changed.set()
 
     def run(self) -> None:
-        while not self.stopped.wait(1):
-            running = podman("ps", "--format", "{{.ID}} {{.Names}}", check=False).stdout.splitlines()
-            for container, name in (line.split(" ", 1) for line in running):
+        while not self.stopped.is_set():
+            with self.lock:
+                running = dict(self.running)
+            for container, name in running.items():
                 if container not in self.schedules:
                     self.schedules[container] = Schedule.of(container)
                     self.due[container] = time.monotonic()  # the first check at once
@@ -127,9 +159,15 @@ class HealthChecks(threading.Thread):
                     self.healthy.add(container)
                     say(f"{name} is healthy")
                 self.due[container] = time.monotonic() + schedule.next_in(container in self.healthy)
+            pending = [self.due[c] for c in running if self.schedules.get(c) is not None]
+            wait = min(pending, default=time.monotonic() + 60) - time.monotonic()
+            self.changed.wait(max(wait, 0.05))
+            self.changed.clear()
 
     def stop(self) -> None:
         self.stopped.set()
+        self.changed.set()
+        self.events.terminate()
 
 
 def main() -> None:
