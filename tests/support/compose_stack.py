@@ -153,7 +153,7 @@ def compose_stack(
     """Yields once every service is healthy; takes the stack down (volumes too) on the way out.
     `settings` override the example's values, on top of fresh secrets and free ports.
     The podman store is workdir/podman, with `tarballs` loaded into it first. It is a tmpfs of
-    this process's mount namespace (about 3 GB: the Airflow image is 0.9 GB unpacked), so keep
+    this process's mount namespace (in RAM: the Airflow image alone is 0.9 GB unpacked), so keep
     workdir itself on disk (e.g. under TEST_TMPDIR), apart from the root's shared /tmp."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "docker-compose.yaml").write_text(compose.read_text())
