@@ -14,7 +14,8 @@ works as with `pip.parse`, extras are `@pypi_airflow//moto:server`, what a wheel
 is `@pypi//ruff:bin`, and a cycle becomes one library all its members alias.
 
 An install is made once per user and lock: every later output base (a fresh clone, a test's nested
-build) takes hard links to it (tools/pip/private/installed_sites.py), 1.5 s instead of 34 s.
+build) takes hard links to it, or a copy where links cannot go (tools/pip/private/installed_sites.py):
+for the server lock, 1.5 s of links against 34 s of pip.
 """
 
 def _locked_entry(text, name):
@@ -83,7 +84,14 @@ def _installed_sites(rctx, action, lock):
     `restore` takes the user's shared install of the lock (exit 0), if there is one; `publish`
     shares this repository's.
     """
-    sites = rctx.os.environ.get("HOME", "/nonexistent") + "/.cache/pip-target-sites"
+
+    # In the build root, beside every output base (the same mount, so hard links reach them);
+    # elsewhere, the user's cache.
+    buildroot_cache = rctx.os.environ.get("BAZEL_BUILDROOT_CACHE")
+    if buildroot_cache:
+        sites = buildroot_cache + "/output/pip-target-sites"
+    else:
+        sites = rctx.os.environ.get("HOME", "/nonexistent") + "/.cache/pip-target-sites"
     command = [rctx.which("python3"), rctx.path(rctx.attr._installed_sites), action, sites, lock, "site-packages"]
     return rctx.execute(command, quiet = False).return_code
 

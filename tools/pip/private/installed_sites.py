@@ -3,8 +3,8 @@ a lock once, and each later output base takes hard links to the installed files.
 
 `pip install --target` of the server lock writes 44,000 files (1.2 GB): 34 s here, nearly all of it
 the kernel creating files, and a fresh clone, or a test's nested build, paid it again for each hub.
-Hard links to the same files take about 1.5 s. Where the output base is on another file system (a
-test's tmpfs), the files are copied instead.
+Hard links to the same files take about 1.5 s. Where links cannot go (another file system, such
+as a test's tmpfs, or another mount), the files are copied, which still skips pip.
 
     python3 installed_sites.py restore CACHE LOCK DEST   exit 0: DEST holds the install; 3: not cached
     python3 installed_sites.py publish CACHE LOCK SRC    shares SRC, an install of LOCK
@@ -38,9 +38,13 @@ def key(lock: Path) -> str:
 
 
 def _link_or_copy(src: Path, dest: Path) -> None:
-    """Hard links src's tree into dest (a new folder), or copies it across file systems."""
-    same_device = src.stat().st_dev == dest.parent.stat().st_dev
-    subprocess.run(["cp", "-a", *(["--link"] if same_device else []), str(src), str(dest)], check=True)
+    """Hard links src's tree into dest (a new folder), or copies it where links cannot cross: to
+    another file system, or another mount of the same one (the build root binds its home and
+    Bazel's output root separately, and link(2) fails across the two)."""
+    linked = subprocess.run(["cp", "-a", "--link", str(src), str(dest)], capture_output=True, check=False)
+    if linked.returncode != 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
 
 
 def restore(cache: Path, lock: Path, dest: Path) -> int:
