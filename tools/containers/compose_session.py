@@ -143,6 +143,9 @@ class HealthChecks(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.is_set():
+            # Cleared before the snapshot, not after the wait: a container that starts in between
+            # sets it again, and the next wait returns at once instead of missing it.
+            self.changed.clear()
             with self.lock:
                 running = dict(self.running)
             for container, name in running.items():
@@ -162,7 +165,6 @@ class HealthChecks(threading.Thread):
             pending = [self.due[c] for c in running if self.schedules.get(c) is not None]
             wait = min(pending, default=time.monotonic() + 60) - time.monotonic()
             self.changed.wait(max(wait, 0.05))
-            self.changed.clear()
 
     def stop(self) -> None:
         self.stopped.set()
