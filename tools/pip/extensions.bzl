@@ -13,7 +13,7 @@ RECORD lists and the dependencies its METADATA declares (tools/pip/private/hub.p
 works as with `pip.parse`, extras are `@pypi_airflow//moto:server`, what a wheel installs into bin/
 is `@pypi//ruff:bin`, and a cycle becomes one library all its members alias.
 
-An install is made once per user and lock: every later output base (a fresh clone, a test's nested
+An install is made once per build-root cache (else per user) and lock: every later output base (a fresh clone, a test's nested
 build) takes hard links to it, or a copy where links cannot go (tools/pip/private/installed_sites.py):
 for the server lock, 1.5 s of links against 34 s of pip.
 """
@@ -81,8 +81,8 @@ def _pip_install(rctx, target, requirements, environment = {}):
 def _installed_sites(rctx, action, lock):
     """Runs installed_sites.py `restore` or `publish`; returns its exit code.
 
-    `restore` takes the user's shared install of the lock (exit 0), if there is one; `publish`
-    shares this repository's.
+    `restore` takes the shared install of the lock (exit 0), if there is one; `publish` shares
+    this repository's.
     """
 
     # In the build root, beside every output base (the same mount, so hard links reach them);
