@@ -40,8 +40,21 @@ class Server:
 
     def start(self) -> None:
         self.container.start(self.log)
-        wait_for(lambda: is_listening(self.port) or not self.container.alive(), timeout=120)
+        wait_for(lambda: self.accepting() or not self.container.alive(), timeout=120)
         assert self.container.alive(), self.log.read_text()
+
+    def accepting(self) -> bool:
+        """PostgreSQL listens before its startup is done, and until then refuses every connection
+        with "the database system is starting up" (seen on a loaded machine)."""
+        if not is_listening(self.port):
+            return False
+        try:
+            self.query("SELECT 1")
+        except psycopg2.OperationalError as error:
+            if "starting up" in str(error):
+                return False
+            raise
+        return True
 
     def query(
         self, sql: str, password: str = SETTINGS["POSTGRES_PASSWORD"], database: str = "metadata"
