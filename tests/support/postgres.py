@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.support.network import free_port, is_listening
+from tests.support.network import free_port
 
 BIN = Path("/usr/lib/postgresql/17/bin")
 
@@ -67,8 +67,11 @@ def postgres(workdir: Path, database: str = "airflow") -> Iterator[str]:
             stderr=subprocess.STDOUT,
         )
     try:
+        # pg_isready, not an open port: PostgreSQL listens before its startup is done, and until
+        # then refuses every connection ("the database system is starting up").
+        ready = [str(BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
         deadline = time.monotonic() + 60
-        while not is_listening(port):
+        while subprocess.run(ready, check=False).returncode != 0:
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         psql = [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-v", "ON_ERROR_STOP=1", "-c"]
