@@ -13,9 +13,9 @@ RECORD lists and the dependencies its METADATA declares (tools/pip/private/hub.p
 works as with `pip.parse`, extras are `@pypi_airflow//moto:server`, what a wheel installs into bin/
 is `@pypi//ruff:bin`, and a cycle becomes one library all its members alias.
 
-An install is made once per build-root cache (else per user) and lock: every later output base (a fresh clone, a test's nested
-build) takes hard links to it, or a copy where links cannot go (tools/pip/private/installed_sites.py):
-for the server lock, 1.5 s of links against 34 s of pip.
+An install is made once per build-root cache (else per user) and lock: every later output base (a
+fresh clone, a test's nested build) takes hard links to it, or a copy where links cannot go
+(tools/pip/private/installed_sites.py): for the server lock, 1.5 s of links against 34 s of pip.
 """
 
 def _locked_entry(text, name):
