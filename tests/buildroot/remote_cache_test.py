@@ -20,6 +20,9 @@ CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
 SCRIPTS = Path("tools/buildroot/buildroot.sh").absolute()  # in the runfiles, the working directory
 # Bazel's summary line: "INFO: 341 processes: 212 remote cache hit, 129 internal."
 PROCESSES = re.compile(r"INFO: (\d+) process(?:es)?: (.*)\.")
+# Bazel's closing analysis line: "INFO: Analyzed target //server:image (0 packages loaded, 0 targets
+# configured)." (its progress lines before it read the same, with the counts so far).
+ANALYZED = re.compile(r"INFO: Analyzed .* \((\d+) packages? loaded, (\d+) targets? configured\)")
 
 
 # Both output bases, the cache and the checkout they build: the test's Bazel servers are its
@@ -111,6 +114,14 @@ def test_a_second_output_base_builds_the_server_image_from_remote_hits_alone(web
         counts = process_counts(reused.stderr)
         # Every action the first build ran is a hit, and nothing runs locally.
         assert counts == {"remote cache hit": sum(ran.values()), "internal": counts["internal"]}, (ran, counts)
+
+        # Back to the image after a narrower build, nothing is loaded or analyzed again. (Bazel's
+        # lockfile, rewritten after every command, once dirtied every module extension's packages.)
+        assert build(second, webdav, "//tools/buildroot:scripts").returncode == 0
+        again = build(second, webdav, "//server:image", "//server:image.digest")
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert ANALYZED.findall(again.stderr) == [("0", "0")], again.stderr[-3000:]
+
         assert server_digest(first) == server_digest(second)
 
         # A cache that stops answering: the build goes on locally, and still succeeds.
