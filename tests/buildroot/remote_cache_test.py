@@ -148,7 +148,8 @@ def test_the_image_built_again_after_a_narrower_build_loads_and_analyzes_nothing
     # repository, and the image's next build loaded 62 packages again. (The image is built first
     # here because `bazel info`, in the test before, does make the next build analyze some again.)
     for targets in (IMAGE, ("//tools/buildroot:scripts",)):
-        assert build(output_bases.second, webdav, *targets).returncode == 0
+        before = build(output_bases.second, webdav, *targets)
+        assert before.returncode == 0, before.stderr[-3000:]
     again = build(output_bases.second, webdav, *IMAGE)
     assert again.returncode == 0, again.stderr[-3000:]
     assert ANALYZED.findall(again.stderr) == [("0", "0")], again.stderr[-3000:]
