@@ -8,12 +8,13 @@
 #   tarballs/<key>.tar.zst   the same root, for a fast restore after the dir is gone
 #   output/              Bazel's --output_user_root (bound at the same path inside the root)
 #   home/                $HOME inside the root
-# <key> is the first 16 hex digits of recipe.sh's sha256.
+# <key> is the first 16 hex digits of the sha256 of recipe.sh and packages.lock together.
 
 BUILDROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # The checkout this file belongs to (tools/buildroot/..).
 BUILDROOT_WORKSPACE=$(cd "$BUILDROOT_DIR/../.." && pwd -P)
 BUILDROOT_RECIPE="$BUILDROOT_DIR/recipe.sh"
+BUILDROOT_LOCK="$BUILDROOT_DIR/packages.lock"
 # shellcheck source=tools/buildroot/recipe.sh
 source "$BUILDROOT_RECIPE"
 BUILDROOT_MIN_FREE_KIB=$((4 * 1024 * 1024))
@@ -29,7 +30,7 @@ buildroot::die() {
 }
 
 buildroot::key() {
-  sha256sum "$BUILDROOT_RECIPE" | cut -c1-16
+  cat "$BUILDROOT_RECIPE" "$BUILDROOT_LOCK" | sha256sum | cut -c1-16
 }
 
 buildroot::cache_dir() {
@@ -154,32 +155,61 @@ buildroot::provision() {
     buildroot::die "provisioning failed (log above); check the mirror, or a pinned version in tools/buildroot/recipe.sh"
 }
 
-# mmdebstrap's customize hook: the recipe's sources, pins and packages, then its finishing step,
-# run in the new root at $1 with the root's own apt.
-buildroot::customize() {
-  local root=$1 mirror=$2 stanza path suites extra extra_ca
-  buildroot::say "[3/5] apt sources, pins and options"
-  rm -f "$root/etc/apt/sources.list"
+# The recipe's BUILDROOT_SOURCES as deb822 stanzas for the mirror $1 (…/debian): what the root's
+# apt reads, and what tools/buildroot/relock.py resolves the lock against.
+buildroot::apt_sources() {
+  local mirror=$1 stanza path suites extra
   for stanza in "${BUILDROOT_SOURCES[@]}"; do
     IFS='|' read -r path suites extra <<<"$stanza"
     printf 'Types: deb\nURIs: %s/%s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
       "${mirror%/debian}" "$(xargs <<<"$path")" "$(xargs <<<"$suites")"
     [[ -z ${extra// /} ]] || printf '%s\n' "$(xargs <<<"$extra")"
     printf '\n'
-  done >"$root/etc/apt/sources.list.d/debian.sources"
+  done
+}
+
+# Downloads every file packages.lock names from the mirror $1 (…/debian) into the folder $2,
+# each checked against its recorded sha256 by apt's own fetcher. A file the mirror lacks, or
+# one that differs, stops it with one line: nothing is installed from a partial set.
+buildroot::fetch_locked() {
+  local mirror=$1 dir=$2 name version arch sha256 path log args=()
+  while read -r name version arch sha256 path; do
+    [[ -z $name || $name == \#* ]] && continue
+    args+=("${mirror%/debian}/$path" "$dir/${name}_${version//:/%3a}_$arch.deb" "SHA256:$sha256")
+  done <"$BUILDROOT_LOCK"
+  log=$(mktemp)
+  if ! /usr/lib/apt/apt-helper -oAPT::Sandbox::User=root -oquiet=1 download-file "${args[@]}" >"$log" 2>&1; then
+    buildroot::say "error: $(grep -m1 -o 'Failed to fetch .*' "$log" || tail -n1 "$log"); relock with: BAZEL_BUILDROOT_MIRROR=$mirror python3 tools/buildroot/relock.py"
+    rm -f "$log" "$dir"/*.deb "$dir"/*.FAILED
+    return 1
+  fi
+  rm -f "$log"
+  printf '%s\n' "$((${#args[@]} / 3))"
+}
+
+# mmdebstrap's customize hook: the recipe's sources, pins and options, the locked packages, then
+# the recipe's finishing step, run in the new root at $1 with the root's own apt.
+buildroot::customize() {
+  local root=$1 mirror=$2 extra_ca count
+  buildroot::say "[3/5] apt sources, pins and options"
+  rm -f "$root/etc/apt/sources.list"
+  buildroot::apt_sources "$mirror" >"$root/etc/apt/sources.list.d/debian.sources"
   printf '%s' "$BUILDROOT_APT_PREFERENCES" >"$root/etc/apt/preferences.d/buildroot"
   printf '%s' "$BUILDROOT_APT_CONF" >"$root/etc/apt/apt.conf.d/90buildroot"
   buildroot_recipe_prepare "$root"
 
-  buildroot::say "[4/5] installing ${#BUILDROOT_PACKAGES[@]} pinned packages"
-  buildroot::in_new_root "$root" apt-get update || {
-    buildroot::say "error: apt-get update failed in the build root (log above); check the mirror"
+  buildroot::say "[4/5] downloading and installing the packages of tools/buildroot/packages.lock"
+  # A folder of their own: mmdebstrap's minbase files still lie in apt's archives.
+  mkdir -p "$root/var/cache/buildroot-packages"
+  count=$(buildroot::fetch_locked "$mirror" "$root/var/cache/buildroot-packages") || return 1
+  # With no package lists, apt can only take the locked files: an incomplete lock fails here
+  # instead of quietly pulling the mirror's current version of what it lacks.
+  rm -rf "$root/var/lib/apt/lists"/*
+  buildroot::in_new_root "$root" bash -c 'apt-get install -y --allow-downgrades /var/cache/buildroot-packages/*.deb' || {
+    buildroot::say "error: apt could not install the $count locked packages (log above); relock with: BAZEL_BUILDROOT_MIRROR=$mirror python3 tools/buildroot/relock.py"
     return 1
   }
-  buildroot::in_new_root "$root" apt-get install -y "${BUILDROOT_PACKAGES[@]}" || {
-    buildroot::say "error: a pinned package is missing from the mirror (log above); update its version in tools/buildroot/recipe.sh"
-    return 1
-  }
+  rm -rf "$root/var/cache/buildroot-packages"
 
   buildroot::say "[5/5] trusting the host's CA certificates; finishing the recipe"
   # Corporate proxies and TLS-intercepting mirrors: pip, git and Bazel's Java downloader need these.

@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # The build root's recipe: everything that decides what the Debian root Bazel runs in contains.
 #
-# tools/bazel keys the cached root on this file's sha256, so editing anything here re-provisions
-# the root on the next call, and nothing else does. No mirror host is named: the provisioner reads
-# it from the host's apt sources (or BAZEL_BUILDROOT_MIRROR) when it builds the root.
+# tools/bazel keys the cached root on the sha256 of this file and packages.lock, so editing either
+# re-provisions the root on the next call, and nothing else does. No mirror host is named: the
+# provisioner reads it from the host's apt sources (or BAZEL_BUILDROOT_MIRROR) when it builds the root.
 #
 # Why this shape (see README.md "The build root"): Bazel 7.7.1 and its bzlmod rule sets exist only
 # in Debian sid, while a whole sid root would drag libc and Python along. So the root is Debian 13
@@ -60,53 +60,55 @@ BUILDROOT_DPKG_OPTIONS=(
   "path-include=/usr/share/doc/*/copyright"
 )
 
-# Exact versions: a version the mirror has dropped fails loudly at provisioning time.
+# What the root holds, by name. packages.lock pins each, and everything they depend on, to an exact
+# file and sha256: after editing this list, relock with `tools/bazel run //tools/buildroot:relock`
+# (or, with no root yet, `BAZEL_BUILDROOT_MIRROR=<mirror>/debian python3 tools/buildroot/relock.py`).
 BUILDROOT_PACKAGES=(
   # Bazel and the Debian-packaged rule set the project's MODULE.bazel depends on (rules_python,
-  # with the skylib and platforms modules it needs).
+  # with the skylib and platforms modules it needs). Bazel's version is .bazelversion's.
   bazel-bootstrap=7.7.1+ds-8+b1
-  bazel-rules-python=0.22.1-3
-  bazel-skylib=1.9.1-2
-  bazel-platforms=0.0.10-4
+  bazel-rules-python
+  bazel-skylib
+  bazel-platforms
   # The Python toolchain (autodetected: /usr/bin/python3), pip for tools/pip's hubs, and venv
   # (with the pip and setuptools wheels ensurepip installs) for third_party/python:relock.
-  python3=3.13.5-1
-  python3-venv=3.13.5-1
-  python3-pip=25.1.1+dfsg-1
-  python3-pip-whl=25.1.1+dfsg-1
-  python3-setuptools-whl=78.1.1-0.1
-  ca-certificates=20250419+deb13u1
-  ca-certificates-java=20240118
-  git=1:2.47.3-0+deb13u1
+  python3
+  python3-venv
+  python3-pip
+  python3-pip-whl
+  python3-setuptools-whl
+  ca-certificates
+  ca-certificates-java
+  git
   # strip, for the debug info many wheels' shared libraries carry into image layers.
-  binutils-x86-64-linux-gnu=2.44-3
+  binutils-x86-64-linux-gnu
   # Test-only tools: image validation, daemonless runs, a registry, and Postgres for Airflow.
-  skopeo=1.18.0+ds1-1+b5
-  umoci=0.4.7+ds-4+b10
-  runc=1.1.15+ds1-2+deb13u1
-  docker-registry=2.8.3+ds1-2+b8
-  podman=5.4.2+ds1-2+b2
+  skopeo
+  umoci
+  runc
+  docker-registry
+  podman
   # A normal user's tools/podman: podman runs containers without cgroups only with crun.
-  crun=1.21-1
+  crun
   # The pause process of a pod's infra container (podman kube play, tests/deploy).
-  catatonit=0.2.1-2+b14
+  catatonit
   # Compose stacks on that podman (tools/compose, tests/airflow:compose_up_test): bridge networks
   # with name resolution, and docker-compose through podman's API. Not podman-compose 1.3, which
   # wraps every health check in /bin/sh, which distroless images do not have.
-  netavark=1.14.0-2
-  aardvark-dns=1.14.0-3
-  nftables=1.1.3-1
-  docker-compose=2.26.1-4
-  uidmap=1:4.17.4-2+deb13u1
+  netavark
+  aardvark-dns
+  nftables
+  docker-compose
+  uidmap
   # bubblewrap and zstd also let tools/bazel itself run in the root, for its own tests.
-  bubblewrap=0.12.0-1~deb13u1
-  zstd=1.5.7+dfsg-1+deb13u1
-  mmdebstrap=1.5.7-1+deb13u1
-  postgresql-17=17.12-0+deb13u1
+  bubblewrap
+  zstd
+  mmdebstrap
+  postgresql-17
   # A WebDAV server for the remote cache's test: Bazel's HTTP cache protocol is GET and PUT.
-  nginx=1.26.3-3+deb13u11
+  nginx
   # bench/serve's load generator.
-  wrk=4.1.0-4+b1
+  wrk
 )
 
 # Bazel's own bazel_tools asks the (unreachable) central registry for these modules. None is used
