@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 from contextlib import closing
@@ -168,6 +169,22 @@ def test_on_local_executor_the_celery_worker_idles_healthy_until_stopped(tmp_pat
         assert worker.wait(timeout=30) == 0
     finally:
         worker.kill()
+
+
+def test_a_worker_check_whose_broker_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    # The answering worker is compose_up_test's: `up --wait` needs both workers' checks to pass.
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    celery = {"AIRFLOW__CORE__EXECUTOR": "CeleryExecutor", "AIRFLOW_REDIS_HOST": "127.0.0.1"}
+    result = run(
+        tmp_path, "check-celery-worker", **celery, AIRFLOW_REDIS_PORT=str(port), AIRFLOW_REDIS_PASSWORD="s3cret"
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("airflow-entrypoint: check-celery-worker: the broker did not answer ("), (
+        result.stderr
+    )
+    assert result.stderr.count("\n") == 1 and "s3cret" not in result.stderr, result.stderr
 
 
 # (job type, state, seconds since its heartbeat, on this host) -> whether check-job passes. The
