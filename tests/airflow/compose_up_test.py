@@ -39,14 +39,16 @@ def port_forwarding_rules(port: int) -> list[str]:
 @pytest.fixture(scope="module")
 def stack() -> Iterator[ComposeStack]:
     """The compose file up, with these settings over the example's: two Celery workers, and a
-    killed worker's task failed after 40 s without a heartbeat and retried 5 s later. After
-    `down -v`, nothing of it may be left: no container, volume or network, no forwarded port."""
+    killed worker's task failed after 20 s without a heartbeat (four of the 5 s heartbeats a
+    running task's supervisor sends, Airflow's [workers] min_heartbeat_interval) and retried 5 s
+    later. After `down -v`, nothing of it may be left: no container, volume or network, no
+    forwarded port."""
     # Fresh secrets come from compose_stack; the test needs to know the admin's password.
     settings = {
         "AIRFLOW_ADMIN_PASSWORD": ADMIN["password"],
         "MODEL_POLL_SECONDS": "5",
         "AIRFLOW_WORKERS": "2",
-        "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": "40",
+        "AIRFLOW_TASK_HEARTBEAT_TIMEOUT": "20",
         "AIRFLOW_TASK_RETRY_DELAY": "5",
     }
     workdir = Path(os.environ["TEST_TMPDIR"]) / "compose"

@@ -152,7 +152,7 @@ buildroot::provision() {
   for option in "${BUILDROOT_DPKG_OPTIONS[@]}"; do dpkg_options+=(--dpkgopt="$option"); done
   mmdebstrap --quiet --mode="$mode" --variant="$BUILDROOT_VARIANT" --keyring="$keyring" --format=tar "${dpkg_options[@]}" \
     --customize-hook="$hook" "$BUILDROOT_SUITE" - "$mirror" | zstd -T0 -3 -q -o "$tarball" ||
-    buildroot::die "provisioning failed (log above); check the mirror, or a pinned version in tools/buildroot/recipe.sh"
+    buildroot::die "provisioning failed (log above); check the mirror, or relock tools/buildroot/packages.lock (see tools/buildroot/relock.py)"
 }
 
 # The recipe's BUILDROOT_SOURCES as deb822 stanzas for the mirror $1 (…/debian): what the root's
