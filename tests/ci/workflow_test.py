@@ -31,6 +31,16 @@ def test_the_release_runs_only_on_tags_after_the_tests_with_secrets() -> None:
     assert "umask 077" in steps and "$RUNNER_TEMP" in steps
 
 
+def test_every_job_reaches_the_debian_mirror_from_a_repository_variable() -> None:
+    # An Ubuntu runner's apt sources name no Debian mirror, and no host is named in the repository.
+    assert WORKFLOW["env"]["BAZEL_BUILDROOT_MIRROR"] == "${{ vars.BAZEL_BUILDROOT_MIRROR }}"
+    for name, job in WORKFLOW["jobs"].items():
+        runs = [step.get("run", "") for step in job["steps"]]
+        assert any("apt-get install" in run and "debian-archive-keyring" in run for run in runs), name
+        sudo = [run for run in runs if run.startswith("sudo --preserve-env=")]
+        assert sudo and all("BAZEL_BUILDROOT_MIRROR" in run.split()[1].split(",") for run in sudo), (name, sudo)
+
+
 def test_permissions_are_minimal() -> None:
     assert WORKFLOW["permissions"] == {"contents": "read"}
     assert WORKFLOW["jobs"]["release"]["permissions"] == {"contents": "read", "packages": "write"}
