@@ -16,14 +16,17 @@ from pathlib import Path
 URI_LINE = re.compile(r"^'(?P<url>[^']+)' (?P<file>\S+) (?P<size>\d+)( \S+)? *$")
 
 
-def deb822_source(uri: str, suites: str, extra: str = "") -> str:
+def deb822_source(uri: str, suites: str) -> str:
     """One deb822 stanza of the main component, checked with Debian's archive keyring."""
-    stanza = f"Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
-    stanza += "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
-    return stanza + (f"{extra}\n" if extra else "")
+    return (
+        f"Types: deb\nURIs: {uri}\nSuites: {suites}\nComponents: main\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
 
 
 class PrivateApt:
+    """apt-get and apt-cache on a state of their own (see the module's docstring)."""
+
     def __init__(self, folder: Path, sources: str, preferences: str = "", architecture: str = "amd64") -> None:
         """`sources`: deb822 stanzas; `preferences`: an apt_preferences(5) text."""
         self.folder = folder
@@ -35,7 +38,7 @@ class PrivateApt:
         (folder / "status").write_text("")
 
     def run(self, *args: str, tool: str = "apt-get") -> str:
-        """The tool's standard output; one line naming the command, and exit, when it fails."""
+        """The tool's standard output; when it fails, exit with the command and apt's own error."""
         options = [
             f"-oDir::State={self.folder}/state",
             f"-oDir::State::status={self.folder}/status",
