@@ -7,9 +7,10 @@ the pipeline's DAG triggered through the REST API trains, and the worker trainin
 the middle of its task: the task is retried on the other worker, and the run goes on to register
 its champion in the stack's MLflow and publish to the stack's S3; the prediction server rolls to
 that model and predicts what the pipeline's own artifacts predict. (One run for both: a second
-run of the whole pipeline cost the test about a minute.) Last, the same stack switched to LocalExecutor by its env file: the scheduler runs the DAG, and
-the Celery workers idle. The teardown must leave no container, volume or network in the store and
-no port forwarding behind on the host.
+run of the whole pipeline cost the test about a minute.) Last, the same stack switched to
+LocalExecutor by its env file: the scheduler runs the DAG, and the Celery workers idle. The
+teardown must leave no container, volume or network in the store and no port forwarding behind on
+the host.
 """
 
 import os
