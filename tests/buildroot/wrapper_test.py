@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,44 @@ def test_a_tarball_that_lost_its_recorded_sha256_is_not_restored(tmp_path: Path,
     assert not (tarballs / f"{KEY}.tar.zst").exists()
     # Whatever was extracted before the hash was known is gone: no root, no partial one.
     assert list((cache / "roots").iterdir()) == []
+
+
+def sandbox_rc(cache: Path, shm: Path, tmpfs_size: str | None) -> subprocess.CompletedProcess:
+    """tools/bazel's choice of sandbox base, run alone, with `shm` a tmpfs of `tmpfs_size` mounted
+    in a mount namespace of its own (None: `shm` stays a folder on disk)."""
+    mount = f'mount -t tmpfs -o size={tmpfs_size} tmpfs "$2" && ' if tmpfs_size else ""
+    script = mount + 'source "$0" && buildroot::sandbox_rc "$1" "$2"'
+    command = ["unshare", "--mount", "--propagation", "private", "bash", "-c", script]
+    return subprocess.run(
+        [*command, str(TOOLS / "buildroot/buildroot.sh"), str(cache), str(shm)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("tmpfs_size", "sandboxes_on_shm"), [("5g", True), ("64m", False), (None, False)], ids=["tmpfs", "small", "disk"]
+)
+def test_sandboxes_go_to_a_tmpfs_with_room_and_a_change_is_said_once(
+    tmp_path: Path, tmpfs_size: str | None, sandboxes_on_shm: bool
+) -> None:
+    # pytest's tmp_path is in the root's /tmp, a tmpfs itself; Bazel's TEST_TMPDIR is on disk.
+    shm = Path(tempfile.mkdtemp(dir=os.environ["TEST_TMPDIR"]))
+    rc = tmp_path / "home/.cache/sandbox.bazelrc"
+    first = sandbox_rc(tmp_path, shm, tmpfs_size)
+    assert first.returncode == 0, first.stderr
+    chosen = rc.read_text()
+    if sandboxes_on_shm:
+        assert chosen == f"common:buildroot --sandbox_base={shm}\n"
+        assert first.stderr == ""
+    else:
+        assert chosen == "\n"
+        assert first.stderr.splitlines() == [
+            f"tools/bazel: note: {shm} is not a tmpfs with 4 GiB free; Bazel's sandboxes stay on disk,"
+            " where builds take up to twice the CPU"
+        ]
+    # The same machine again: the same file, and nothing said.
+    again = sandbox_rc(tmp_path, shm, tmpfs_size)
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert rc.read_text() == chosen
