@@ -186,6 +186,10 @@ def checkout(user: User) -> Iterator[Path]:
     chown_tree(copy)
     yield copy
     user.run(str(copy / "tools/bazel"), "shutdown", cwd=copy, timeout=120)
+    # The user's Bazel kept its sandboxes on /dev/shm (tools/bazel's choice), which outlives the test.
+    for sandboxes in Path("/dev/shm").glob("bazel-sandbox.*"):
+        if sandboxes.stat().st_uid == UID:
+            shutil.rmtree(sandboxes)
 
 
 def test_a_normal_user_restores_the_root_and_runs_a_real_test_target(user: User, checkout: Path) -> None:

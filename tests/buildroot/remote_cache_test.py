@@ -80,6 +80,8 @@ def build(output_root: Path, remote_cache: str, *targets: str) -> subprocess.Com
         f"--remote_cache={remote_cache}",
         # Only the remote cache may hand this build its outputs: not the machine's disk cache.
         "--disk_cache=",
+        # Sandboxes in the output base, on this test's tmpfs: gone with it, not left in /dev/shm.
+        "--sandbox_base=",
         "--symlink_prefix=/",
         f"--repository_cache={CACHE / 'output' / 'cache' / 'repos'}",
     ]

@@ -7,6 +7,7 @@ tools/bazel and its scripts come from the runfiles, not the checkout's path, so 
 folder reuses this test's cached result.
 """
 
+import hashlib
 import io
 import os
 import shutil
@@ -14,6 +15,7 @@ import socket
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -186,3 +188,32 @@ def test_sandboxes_go_to_a_tmpfs_with_room_and_a_change_is_said_once(
     again = sandbox_rc(tmp_path, shm, tmpfs_size)
     assert again.returncode == 0 and again.stderr == "", again.stderr
     assert rc.read_text() == chosen
+
+
+def test_sandboxes_that_no_running_server_owns_are_removed(tmp_path: Path) -> None:
+    shm = tmp_path / "shm"
+    live_output_base = tmp_path / "an output base"  # a space, as a path may have
+
+    def sandboxes(output_base: str) -> Path:
+        folder = shm / f"bazel-sandbox.{hashlib.sha256(output_base.encode()).hexdigest()}"
+        (folder / "sandbox_stash").mkdir(parents=True)
+        return folder
+
+    live = sandboxes(str(live_output_base))
+    stale = sandboxes("/gone/output base")
+    just_made = sandboxes("/a server starting")
+    another_users = sandboxes("/gone/another user's")
+    os.chown(another_users, 4242, 4242)
+    for folder in (live, stale, another_users):
+        os.utime(folder, (time.time() - 120,) * 2)
+    # A Bazel server is known by the --output_base= in its command line.
+    server = subprocess.Popen(["python3", "-c", "import time; time.sleep(300)", f"--output_base={live_output_base}"])
+    try:
+        script = 'source "$0" && buildroot::prune_sandboxes "$1"'
+        command = ["bash", "-c", script, str(TOOLS / "buildroot/buildroot.sh"), str(shm)]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    finally:
+        server.kill()
+        server.wait()
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert sorted(shm.iterdir()) == sorted([live, just_made, another_users])

@@ -29,6 +29,9 @@ def test_a_second_output_base_builds_the_same_digest(tmp_path: Path) -> None:
             # Built actions are another matter: with the shared disk cache, this build would only
             # fetch the first one's outputs, and the comparison would check nothing.
             "--disk_cache=",
+            # Sandboxes in the output base, under tmp_path (the root's /tmp, a tmpfs): gone with
+            # it, not left in /dev/shm, where tools/bazel's choice would put them.
+            "--sandbox_base=",
         ],
         cwd=workspace,
         capture_output=True,

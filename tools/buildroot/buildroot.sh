@@ -493,6 +493,7 @@ buildroot::sandbox_rc() {
   local cache=$1 shm=${2:-/dev/shm} rc line='' free
   rc="$cache/home/.cache/sandbox.bazelrc"
   mkdir -p "${rc%/*}"
+  buildroot::prune_sandboxes "$shm"
   free=$(df -Pk "$shm" 2>/dev/null | awk 'NR == 2 {print $4}')
   if [[ $(stat -f -c %T "$shm" 2>/dev/null) == tmpfs ]] && ((${free:-0} >= BUILDROOT_MIN_SHM_KIB)); then
     line="common:buildroot --sandbox_base=$shm"
@@ -500,6 +501,23 @@ buildroot::sandbox_rc() {
   [[ ! -f $rc || $(<"$rc") != "$line" ]] || return 0
   [[ -n $line ]] || buildroot::say "note: $shm is not a tmpfs with $((BUILDROOT_MIN_SHM_KIB / 1024 / 1024)) GiB free; Bazel's sandboxes stay on disk, where builds take up to twice the CPU"
   printf '%s\n' "$line" >"$rc.$$" && mv "$rc.$$" "$rc"
+}
+
+# Bazel keeps each output base's reusable sandboxes (up to 250 MB here) in
+# <sandbox base>/bazel-sandbox.<sha256 of the output base's path>, and leaves them there when its
+# server exits or the output base is deleted: on a tmpfs, memory held until a reboot, for every
+# CI clone. This removes the user's own that no running Bazel server (`--output_base=` in its
+# command line) owns, once a minute old, as a server that has just started may not own one yet.
+buildroot::prune_sandboxes() {
+  local shm=$1 pid base live=() dir
+  command -v pgrep >/dev/null || return 0
+  for pid in $(pgrep -f -- --output_base=); do
+    base=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | sed -n 's/^--output_base=//p')
+    [[ -z $base ]] || live+=("$(printf '%s' "$base" | sha256sum | cut -d' ' -f1)")
+  done
+  while IFS= read -r -d '' dir; do
+    [[ " ${live[*]} " == *" ${dir##*/bazel-sandbox.} "* ]] || rm -rf "$dir"
+  done < <(find "$shm" -mindepth 1 -maxdepth 1 -name 'bazel-sandbox.*' -user "$(id -u)" -mmin +1 -print0 2>/dev/null)
 }
 
 # Carries out what a `bazel run` in the root asked the host to do (see load_image.sh): each line
