@@ -508,6 +508,7 @@ buildroot::sandbox_rc() {
 # server exits or the output base is deleted: on a tmpfs, memory held until a reboot, for every
 # CI clone. This removes the user's own that no running Bazel server (`--output_base=` in its
 # command line) owns, once a minute old, as a server that has just started may not own one yet.
+# It needs pgrep (procps); without it, nothing is removed.
 buildroot::prune_sandboxes() {
   local shm=$1 pid base live=() dir
   command -v pgrep >/dev/null || return 0
