@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.buildroot import recipe_key
+from tests.support.buildroot import buildroot_function, recipe_key
 
 BUILDROOT = Path("tools/buildroot").absolute()  # in the runfiles, which are the test's working directory
 
@@ -77,9 +77,7 @@ def fetch_locked(tmp_path: Path, mirror_url: str, lines: list[str]) -> tuple[sub
     (buildroot / "packages.lock").write_text("# a test's lock\n" + "".join(f"{line}\n" for line in lines))
     into = tmp_path / "archives"
     into.mkdir()
-    script = 'source "$1/buildroot.sh" && buildroot::fetch_locked "$2" "$3"'
-    command = ["bash", "-c", script, "-", str(buildroot), mirror_url, str(into)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120), into
+    return buildroot_function(buildroot.parent, "fetch_locked", mirror_url, str(into), timeout=120), into
 
 
 def publish(folder: Path, name: str, content: bytes) -> str:

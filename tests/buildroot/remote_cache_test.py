@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.buildroot import buildroot_function
 from tests.support.checkout import unpack_checkout
 from tests.support.network import free_port, is_listening
 from tests.support.tmpfs import private_tmpfs
 
 CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
-SCRIPTS = Path("tools/buildroot/buildroot.sh").absolute()  # in the runfiles, the working directory
+TOOLS = Path("tools").absolute()  # in the runfiles, the working directory
 # Bazel's summary line: "INFO: 341 processes: 212 remote cache hit, 129 internal."
 PROCESSES = re.compile(r"INFO: (\d+) process(?:es)?: (.*)\.")
 # Bazel's closing analysis line: "INFO: Analyzed target //server:image (0 packages loaded, 0 targets
@@ -166,13 +167,7 @@ def test_a_cache_that_stops_answering_leaves_a_local_build(output_bases: OutputB
 
 def remote_cache_rc(cache: Path, url: str) -> subprocess.CompletedProcess:
     """tools/bazel's step for --config=remote-cache, run alone against a throw-away cache."""
-    return subprocess.run(
-        ["bash", "-c", f'source "{SCRIPTS}" && buildroot::remote_cache_rc "$1"', "-", str(cache)],
-        env={**os.environ, "BAZEL_REMOTE_CACHE": url},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return buildroot_function(TOOLS, "remote_cache_rc", str(cache), env={**os.environ, "BAZEL_REMOTE_CACHE": url})
 
 
 def test_tools_bazel_uses_a_cache_that_answers_and_warns_once_about_one_that_does_not(

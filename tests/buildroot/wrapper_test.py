@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.buildroot import recipe_key
+from tests.support.buildroot import buildroot_function, recipe_key
+from tests.support.tmpfs import private_tmpfs
 
 TOOLS = Path("tools").absolute()  # in the runfiles, which are the test's working directory
 LIVE_CACHE = Path(os.environ["BAZEL_BUILDROOT_CACHE"])
@@ -149,20 +150,6 @@ def test_a_tarball_that_lost_its_recorded_sha256_is_not_restored(tmp_path: Path,
     assert list((cache / "roots").iterdir()) == []
 
 
-def sandbox_rc(cache: Path, shm: Path, tmpfs_size: str | None) -> subprocess.CompletedProcess:
-    """tools/bazel's choice of sandbox base, run alone, with `shm` a tmpfs of `tmpfs_size` mounted
-    in a mount namespace of its own (None: `shm` stays a folder on disk)."""
-    mount = f'mount -t tmpfs -o size={tmpfs_size} tmpfs "$2" && ' if tmpfs_size else ""
-    script = mount + 'source "$0" && buildroot::sandbox_rc "$1" "$2"'
-    command = ["unshare", "--mount", "--propagation", "private", "bash", "-c", script]
-    return subprocess.run(
-        [*command, str(TOOLS / "buildroot/buildroot.sh"), str(cache), str(shm)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("tmpfs_size", "sandboxes_on_shm"), [("5g", True), ("64m", False), (None, False)], ids=["tmpfs", "small", "disk"]
 )
@@ -170,9 +157,13 @@ def test_sandboxes_go_to_a_tmpfs_with_room_and_a_change_is_said_once(
     tmp_path: Path, tmpfs_size: str | None, sandboxes_on_shm: bool
 ) -> None:
     # pytest's tmp_path is in the root's /tmp, a tmpfs itself; Bazel's TEST_TMPDIR is on disk.
-    shm = Path(tempfile.mkdtemp(dir=os.environ["TEST_TMPDIR"]))
+    shm = Path(tempfile.mkdtemp(dir=os.environ["TEST_TMPDIR"])) / "shm"
+    if tmpfs_size:
+        private_tmpfs(shm, size=tmpfs_size)
+    else:
+        shm.mkdir()
     rc = tmp_path / "home/.cache/sandbox.bazelrc"
-    first = sandbox_rc(tmp_path, shm, tmpfs_size)
+    first = buildroot_function(TOOLS, "sandbox_rc", str(tmp_path), str(shm))
     assert first.returncode == 0, first.stderr
     chosen = rc.read_text()
     if sandboxes_on_shm:
@@ -185,7 +176,7 @@ def test_sandboxes_go_to_a_tmpfs_with_room_and_a_change_is_said_once(
             " where builds take up to twice the CPU"
         ]
     # The same machine again: the same file, and nothing said.
-    again = sandbox_rc(tmp_path, shm, tmpfs_size)
+    again = buildroot_function(TOOLS, "sandbox_rc", str(tmp_path), str(shm))
     assert again.returncode == 0 and again.stderr == "", again.stderr
     assert rc.read_text() == chosen
 
@@ -209,9 +200,7 @@ def test_sandboxes_that_no_running_server_owns_are_removed(tmp_path: Path) -> No
     # A Bazel server is known by the --output_base= in its command line.
     server = subprocess.Popen(["python3", "-c", "import time; time.sleep(300)", f"--output_base={live_output_base}"])
     try:
-        script = 'source "$0" && buildroot::prune_sandboxes "$1"'
-        command = ["bash", "-c", script, str(TOOLS / "buildroot/buildroot.sh"), str(shm)]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = buildroot_function(TOOLS, "prune_sandboxes", str(shm))
     finally:
         server.kill()
         server.wait()
