@@ -114,9 +114,14 @@ buildroot::check_mirror() {
   rm -f "$probe"
 }
 
+# KiB free in the file system that holds $1.
+buildroot::free_kib() {
+  df -Pk "$1" | awk 'NR == 2 {print $4}'
+}
+
 buildroot::check_disk() {
   local dir=$1 free
-  free=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
+  free=$(buildroot::free_kib "$dir")
   ((free >= BUILDROOT_MIN_FREE_KIB)) ||
     buildroot::die "only $((free / 1024)) MiB free in $dir; the build root needs 4 GiB: free space or set BAZEL_BUILDROOT_CACHE"
 }
@@ -494,7 +499,7 @@ buildroot::sandbox_rc() {
   rc="$cache/home/.cache/sandbox.bazelrc"
   mkdir -p "${rc%/*}"
   buildroot::prune_sandboxes "$shm"
-  free=$(df -Pk "$shm" 2>/dev/null | awk 'NR == 2 {print $4}')
+  free=$(buildroot::free_kib "$shm" 2>/dev/null)
   if [[ $(stat -f -c %T "$shm" 2>/dev/null) == tmpfs ]] && ((${free:-0} >= BUILDROOT_MIN_SHM_KIB)); then
     line="common:buildroot --sandbox_base=$shm"
   fi
